@@ -1,0 +1,116 @@
+//! The request and response format spoken between the approval layer and `clawfirst-signer`.
+//!
+//! Framing: each message is one JSON object on one line (UTF-8, terminated by `\n`), at most
+//! [`MAX_FRAME_BYTES`] long. A connection carries any number of request/response pairs in
+//! order; the client waits for each response before sending the next request. The full
+//! reference with examples is `docs/signer-protocol.md`.
+//!
+//! Binary values are base64 (standard alphabet, padded); addresses and signatures are base58 as
+//! Solana prints them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::grant::SignedGrant;
+use crate::ids::KeyId;
+
+/// The longest line either side accepts.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// A request to the signer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignerRequest {
+    /// Sign `message` (base64 of the exact Solana message bytes) with `key_id`, as `grant`
+    /// allows.
+    Sign {
+        /// The wallet key.
+        key_id: KeyId,
+        /// Base64 of the message bytes.
+        message: String,
+        /// The approval grant bound to this message.
+        grant: SignedGrant,
+    },
+    /// The public key (wallet address) of `key_id`.
+    PublicKey {
+        /// The wallet key.
+        key_id: KeyId,
+    },
+    /// Whether a grant id has been used, and the signature it produced. Lets the approval layer
+    /// recover after a crash without ever asking for a second signature.
+    GrantStatus {
+        /// 32 hex digits.
+        grant_id: String,
+    },
+    /// Liveness and the configured key ids.
+    Health,
+}
+
+/// The signer's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignerResponse {
+    /// The message was signed.
+    Signed {
+        /// Base58 Ed25519 signature, also the Solana transaction signature.
+        signature: String,
+        /// The wallet address that signed.
+        public_key: Address,
+    },
+    /// A key's public key.
+    PublicKey {
+        /// The wallet key.
+        key_id: KeyId,
+        /// Its address.
+        public_key: Address,
+    },
+    /// What the signer knows of a grant id.
+    GrantStatus {
+        /// Whether the grant id has been used.
+        used: bool,
+        /// The signature produced under it, when one was.
+        signature: Option<String>,
+    },
+    /// The signer is up.
+    Health {
+        /// Configured key ids.
+        keys: Vec<KeyId>,
+        /// The backend kind, e.g. `pkcs11` or `dangerous_dev_keyfile`.
+        backend: String,
+    },
+    /// The request was refused or failed.
+    Error {
+        /// Machine-readable reason.
+        code: SignerErrorCode,
+        /// Human-readable, never containing key material or the grant.
+        message: String,
+    },
+}
+
+/// Why the signer refused or failed a request. Each refusal has its own code so the approval
+/// layer and the audit trail can tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignerErrorCode {
+    /// The request line was not valid JSON for this protocol, or too long.
+    BadRequest,
+    /// The grant did not decode.
+    GrantMalformed,
+    /// The grant signature did not verify under the configured grant key.
+    GrantBadSignature,
+    /// The grant has expired, is not yet valid, or claims too long a lifetime.
+    GrantExpired,
+    /// The grant id was used before.
+    GrantReplayed,
+    /// The grant names another key, or the message hash differs from the grant's.
+    GrantMismatch,
+    /// The message does not perform exactly the transfer the grant describes.
+    MessageMismatch,
+    /// The key id is not configured.
+    UnknownKey,
+    /// The key backend failed; nothing was signed.
+    BackendFailure,
+    /// The signer's own database failed; nothing was signed.
+    StorageFailure,
+}
