@@ -1,0 +1,453 @@
+//! The signer's configuration: a TOML file parsed once into validated types.
+//!
+//! Two layers: [`RawConfig`] mirrors the file and refuses unknown fields; [`Config`] is what the
+//! rest of the crate uses, with every path absolute, every identifier and key checked, and every
+//! backend's fields complete and consistent. The field reference, with defaults and security
+//! consequences, is in the crate documentation and in `docs/signer-protocol.md`.
+//!
+//! Secrets (passphrases, PINs) are not read here: the configuration names where they come from
+//! ([`SecretSource`]) and the backend reads them when it opens the key. [`SecretSource::read`] is
+//! the one place where this crate reads the process environment.
+
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use clawfirst_core::secret::SecretString;
+use clawfirst_core::{Address, KeyId};
+use serde::Deserialize;
+
+#[cfg(test)]
+mod tests;
+
+/// Configuration files larger than this are refused before parsing.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Secret files larger than this are refused: a passphrase or PIN is short.
+const MAX_SECRET_BYTES: u64 = 4096;
+
+/// Why the configuration (or a secret it points to) could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown or missing field, wrong type).
+    #[error("cannot parse config file {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's account, naming the field and line.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A field holds a value the signer cannot use.
+    #[error("config field {field}: {reason}")]
+    Invalid {
+        /// The field, e.g. `keys[1].module`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A secret file could not be read.
+    #[error("cannot read secret file {path}")]
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret is missing, empty, oversized or exposed; the reason says which.
+    #[error("secret from {origin} is unusable: {reason}")]
+    SecretUnusable {
+        /// `file PATH` or `environment variable NAME`.
+        origin: String,
+        /// What is wrong; never the secret itself.
+        reason: &'static str,
+    },
+}
+
+/// The configuration file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    socket: PathBuf,
+    database: PathBuf,
+    grant_public_key: String,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+}
+
+/// One `[[keys]]` entry as written. Fields of other backends are refused during validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: String,
+    backend: String,
+    path: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    passphrase_env: Option<String>,
+    module: Option<PathBuf>,
+    token_label: Option<String>,
+    key_label: Option<String>,
+    pin_file: Option<PathBuf>,
+    pin_env: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the service listens (a Unix socket, created with mode 0600).
+    pub socket: PathBuf,
+    /// The signer's own SQLite database of grants, signatures and requests.
+    pub database: PathBuf,
+    /// The approval layer's grant public key.
+    pub grant_public_key: Address,
+    /// The wallet keys, at least one, with distinct ids.
+    pub keys: Vec<KeyConfig>,
+}
+
+/// One wallet key.
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    /// The id requests name.
+    pub id: KeyId,
+    /// Where the key lives.
+    pub backend: BackendConfig,
+}
+
+/// A key backend and its settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BackendConfig {
+    /// An Ed25519 seed in a passphrase-encrypted file. Development only.
+    DangerousDevKeyfile {
+        /// The key file.
+        path: PathBuf,
+        /// Where the passphrase comes from.
+        passphrase: SecretSource,
+    },
+    /// A key in a PKCS#11 token (an HSM).
+    Pkcs11(Pkcs11Config),
+}
+
+impl BackendConfig {
+    /// The backend's name as written in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendConfig::DangerousDevKeyfile { .. } => "dangerous_dev_keyfile",
+            BackendConfig::Pkcs11(_) => "pkcs11",
+        }
+    }
+}
+
+/// Where a PKCS#11 key lives and how to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module (shared library) to load.
+    pub module: PathBuf,
+    /// The label of the token holding the key.
+    pub token_label: String,
+    /// The label (`CKA_LABEL`) of the key pair.
+    pub key_label: String,
+    /// Where the user PIN comes from.
+    pub pin: SecretSource,
+}
+
+/// Where a secret (passphrase or PIN) is read from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file readable only by its owner; one trailing newline is ignored.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretSource({self})")
+    }
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret.
+    ///
+    /// # Security
+    /// A secret file must not be readable or writable by group or others (like an SSH key); it is
+    /// read whole, at most 4 KiB, and one trailing `\n` or `\r\n` is dropped. An empty secret is
+    /// refused. This is the only place the crate reads the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError::SecretFile`] or [`ConfigError::SecretUnusable`].
+    pub fn read(&self) -> Result<SecretString, ConfigError> {
+        let unusable = |reason| ConfigError::SecretUnusable {
+            origin: self.to_string(),
+            reason,
+        };
+        let mut text = match self {
+            SecretSource::File(path) => read_secret_file(path).map_err(|e| match e {
+                SecretFileError::Io(source) => ConfigError::SecretFile {
+                    path: path.clone(),
+                    source,
+                },
+                SecretFileError::Unusable(reason) => unusable(reason),
+            })?,
+            SecretSource::Env(name) => match std::env::var(name) {
+                Ok(value) => SecretString::new(value),
+                Err(std::env::VarError::NotPresent) => return Err(unusable("it is not set")),
+                Err(std::env::VarError::NotUnicode(_)) => return Err(unusable("it is not UTF-8")),
+            },
+        };
+        text = strip_one_newline(text);
+        if text.expose().is_empty() {
+            return Err(unusable("it is empty"));
+        }
+        Ok(text)
+    }
+}
+
+enum SecretFileError {
+    Io(std::io::Error),
+    Unusable(&'static str),
+}
+
+fn read_secret_file(path: &Path) -> Result<SecretString, SecretFileError> {
+    let meta = std::fs::metadata(path).map_err(SecretFileError::Io)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(SecretFileError::Unusable(
+            "group or others may access it; restrict it with chmod 600",
+        ));
+    }
+    if meta.len() > MAX_SECRET_BYTES {
+        return Err(SecretFileError::Unusable("it is larger than 4 KiB"));
+    }
+    let bytes = std::fs::read(path).map_err(SecretFileError::Io)?;
+    String::from_utf8(bytes)
+        .map(SecretString::new)
+        .map_err(|_| SecretFileError::Unusable("it is not UTF-8"))
+}
+
+fn strip_one_newline(text: SecretString) -> SecretString {
+    let exposed = text.expose();
+    let trimmed = exposed
+        .strip_suffix("\r\n")
+        .or_else(|| exposed.strip_suffix('\n'))
+        .unwrap_or(exposed);
+    if trimmed.len() == exposed.len() {
+        return text;
+    }
+    SecretString::new(trimmed.to_owned())
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file. Relative paths in it are resolved
+    /// against the file's directory.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file or the field.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let read_error = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(read_error)?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(invalid("(file)", "the config file is larger than 1 MiB"));
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        let base = std::path::absolute(path)
+            .map_err(read_error)?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        Config::parse(&text, &base).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates configuration text, resolving relative paths against `base_dir`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
+            source,
+        })?;
+        raw.validate(base_dir)
+    }
+}
+
+impl RawConfig {
+    fn validate(self, base: &Path) -> Result<Config, ConfigError> {
+        let grant_public_key = Address::parse(&self.grant_public_key)
+            .map_err(|e| invalid("grant_public_key", e.to_string()))?;
+        clawfirst_core::grant::GrantVerifier::new(grant_public_key)
+            .map_err(|e| invalid("grant_public_key", e.to_string()))?;
+
+        if self.keys.is_empty() {
+            return Err(invalid("keys", "at least one [[keys]] entry is required"));
+        }
+        let mut keys: Vec<KeyConfig> = Vec::with_capacity(self.keys.len());
+        for (index, raw) in self.keys.into_iter().enumerate() {
+            let key = raw.validate(index, base)?;
+            if keys.iter().any(|k| k.id == key.id) {
+                return Err(invalid(format!("keys[{index}].id"), "duplicate key id"));
+            }
+            keys.push(key);
+        }
+
+        Ok(Config {
+            socket: resolve("socket", base, self.socket)?,
+            database: resolve("database", base, self.database)?,
+            grant_public_key,
+            keys,
+        })
+    }
+}
+
+impl RawKey {
+    fn validate(self, index: usize, base: &Path) -> Result<KeyConfig, ConfigError> {
+        let field = |name: &str| format!("keys[{index}].{name}");
+        let id = KeyId::new(self.id).map_err(|e| invalid(field("id"), e.to_string()))?;
+
+        let backend = match self.backend.as_str() {
+            "dangerous_dev_keyfile" => {
+                refuse_present(&field, "module", self.module.is_some())?;
+                refuse_present(&field, "token_label", self.token_label.is_some())?;
+                refuse_present(&field, "key_label", self.key_label.is_some())?;
+                refuse_present(&field, "pin_file", self.pin_file.is_some())?;
+                refuse_present(&field, "pin_env", self.pin_env.is_some())?;
+                let path = required(&field, "path", self.path)?;
+                BackendConfig::DangerousDevKeyfile {
+                    path: resolve(&field("path"), base, path)?,
+                    passphrase: secret_source(
+                        &field,
+                        "passphrase",
+                        self.passphrase_file,
+                        self.passphrase_env,
+                        base,
+                    )?,
+                }
+            }
+            "pkcs11" => {
+                refuse_present(&field, "path", self.path.is_some())?;
+                refuse_present(&field, "passphrase_file", self.passphrase_file.is_some())?;
+                refuse_present(&field, "passphrase_env", self.passphrase_env.is_some())?;
+                let module = required(&field, "module", self.module)?;
+                BackendConfig::Pkcs11(Pkcs11Config {
+                    module: resolve(&field("module"), base, module)?,
+                    token_label: label(&field, "token_label", self.token_label)?,
+                    key_label: label(&field, "key_label", self.key_label)?,
+                    pin: secret_source(&field, "pin", self.pin_file, self.pin_env, base)?,
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    field("backend"),
+                    "unknown backend: expected dangerous_dev_keyfile or pkcs11",
+                ));
+            }
+        };
+        Ok(KeyConfig { id, backend })
+    }
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn required<T>(field: &dyn Fn(&str) -> String, name: &str, v: Option<T>) -> Result<T, ConfigError> {
+    v.ok_or_else(|| invalid(field(name), "required for this backend"))
+}
+
+fn refuse_present(
+    field: &dyn Fn(&str) -> String,
+    name: &str,
+    present: bool,
+) -> Result<(), ConfigError> {
+    match present {
+        true => Err(invalid(field(name), "does not apply to this backend")),
+        false => Ok(()),
+    }
+}
+
+fn label(
+    field: &dyn Fn(&str) -> String,
+    name: &str,
+    value: Option<String>,
+) -> Result<String, ConfigError> {
+    let value = required(field, name, value)?;
+    // PKCS#11 token labels are at most 32 bytes; key labels have no limit, but a short printable
+    // label keeps log lines and error messages safe.
+    if value.is_empty() || value.len() > 64 || value.chars().any(char::is_control) {
+        return Err(invalid(field(name), "must be 1 to 64 printable characters"));
+    }
+    Ok(value)
+}
+
+fn secret_source(
+    field: &dyn Fn(&str) -> String,
+    stem: &str,
+    file: Option<PathBuf>,
+    env: Option<String>,
+    base: &Path,
+) -> Result<SecretSource, ConfigError> {
+    let file_field = field(&format!("{stem}_file"));
+    match (file, env) {
+        (Some(path), None) => Ok(SecretSource::File(resolve(&file_field, base, path)?)),
+        (None, Some(name)) if valid_env_name(&name) => Ok(SecretSource::Env(name)),
+        (None, Some(_)) => Err(invalid(
+            field(&format!("{stem}_env")),
+            "must be an environment variable name (letters, digits, '_')",
+        )),
+        (Some(_), Some(_)) => Err(invalid(
+            file_field,
+            format!("set {stem}_file or {stem}_env, not both"),
+        )),
+        (None, None) => Err(invalid(
+            file_field,
+            format!("{stem}_file or {stem}_env is required"),
+        )),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn resolve(field: &str, base: &Path, path: PathBuf) -> Result<PathBuf, ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    Ok(match path.is_absolute() {
+        true => path,
+        false => base.join(path),
+    })
+}

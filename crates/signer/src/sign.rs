@@ -1,0 +1,183 @@
+//! The `sign` sequence: the only path to a wallet signature.
+//!
+//! Each step either passes or refuses with its own [`SignerErrorCode`]; nothing is signed unless
+//! every step before signing has passed, and the grant is burned before the key is used.
+//!
+//! 1. Verify the grant: signature first, then the validity window (`grant_bad_signature`,
+//!    `grant_malformed`, `grant_expired`).
+//! 2. The grant names this key id and the SHA-256 of these exact message bytes
+//!    (`grant_mismatch`).
+//! 3. The key is configured (`unknown_key`); the message decodes as a payment that performs
+//!    exactly the grant's transfer, paid and fee-paid by this key (`message_mismatch`).
+//! 4. Record the grant as used, durably, in one transaction; an id already recorded is refused
+//!    (`grant_replayed`). The primary key decides, so concurrent requests cannot both pass.
+//! 5. Sign with the backend (`backend_failure`). A failure leaves the grant burned: fail closed.
+//! 6. Store the signature with the grant row and log the request, then answer `signed`.
+
+use clawfirst_core::grant::{GrantBody, GrantError, SignedGrant};
+use clawfirst_core::signer_proto::{SignerErrorCode, SignerResponse};
+use clawfirst_core::{KeyId, now_ms};
+use tracing::{Span, field, instrument};
+
+use crate::service::{Refusal, Service, code_name, decode_message, log_line};
+use crate::store::{BurnError, GrantUse, RequestLog};
+
+impl Service {
+    /// Runs the sign sequence, logs its outcome and records it.
+    #[instrument(
+        skip_all,
+        fields(
+            op = "sign",
+            key.id = %key_id,
+            grant.id = field::Empty,
+            agent.id = field::Empty,
+            session.id = field::Empty,
+        )
+    )]
+    pub(crate) async fn sign(
+        &self,
+        key_id: KeyId,
+        message: &str,
+        grant: &SignedGrant,
+    ) -> SignerResponse {
+        let mut log = log_line("sign", Ok("signed"), Some(key_id.clone()));
+        let outcome = self.sign_steps(&key_id, message, grant, &mut log).await;
+        match outcome {
+            Ok(response) => {
+                tracing::debug!(outcome = "signed", "sign allowed");
+                response
+            }
+            Err(refusal) => {
+                tracing::info!(
+                    outcome = code_name(refusal.code),
+                    reason = %refusal.detail,
+                    "sign refused"
+                );
+                log.outcome = code_name(refusal.code);
+                self.record(log).await;
+                refusal.response()
+            }
+        }
+    }
+
+    async fn sign_steps(
+        &self,
+        key_id: &KeyId,
+        message_b64: &str,
+        grant: &SignedGrant,
+        log: &mut RequestLog,
+    ) -> Result<SignerResponse, Refusal> {
+        let message = decode_message(message_b64)?;
+        tracing::trace!(
+            message.len = message.len(),
+            message.base64 = message_b64,
+            "sign request"
+        );
+
+        // 1. Authenticity and validity window of the grant.
+        let verified = self
+            .verifier
+            .verify(grant, now_ms())
+            .map_err(grant_refusal)?;
+        let body = verified.body();
+        let span = Span::current();
+        span.record("grant.id", field::display(body.grant_id));
+        span.record("agent.id", field::display(&body.agent_id));
+        span.record("session.id", field::display(&body.session_id));
+        log.grant_id = Some(body.grant_id);
+        log.agent_id = Some(body.agent_id.clone());
+        log.session_id = Some(body.session_id.clone());
+
+        // 2. The grant covers this key and these exact bytes.
+        if body.key_id != *key_id {
+            return Err(Refusal::new(
+                SignerErrorCode::GrantMismatch,
+                format!("grant is for key {}", body.key_id),
+            ));
+        }
+        let message_sha256 = GrantBody::hash_message(&message);
+        if message_sha256 != body.message_sha256 {
+            return Err(Refusal::new(
+                SignerErrorCode::GrantMismatch,
+                "message hash differs from the grant's",
+            ));
+        }
+
+        // 3. The message performs exactly the granted transfer, from this key.
+        let backend =
+            self.keys.get(key_id).cloned().ok_or_else(|| {
+                Refusal::new(SignerErrorCode::UnknownKey, "key id is not configured")
+            })?;
+        let public_key = backend.public_key();
+        if body.transfer.payer != public_key {
+            return Err(mismatch(format!(
+                "grant's payer is not key {key_id}'s address"
+            )));
+        }
+        let decoded = clawfirst_solana::decode_payment(&message)
+            .map_err(|e| mismatch(format!("message is not an acceptable payment: {e}")))?;
+        clawfirst_solana::check_matches(&decoded, &body.transfer)
+            .map_err(|e| mismatch(format!("message differs from the grant: {e}")))?;
+        if decoded.fee_payer != public_key {
+            return Err(mismatch("message's fee payer is not the key"));
+        }
+
+        // 4. Burn the grant before the key is used.
+        let grant_use = GrantUse {
+            grant_id: body.grant_id,
+            key_id: key_id.clone(),
+            agent_id: body.agent_id.clone(),
+            session_id: body.session_id.clone(),
+            message_sha256,
+            transfer: body.transfer,
+            used_at_ms: now_ms(),
+        };
+        self.store.burn(grant_use).await.map_err(|e| match e {
+            BurnError::Replayed => Refusal::new(
+                SignerErrorCode::GrantReplayed,
+                "grant id is already recorded",
+            ),
+            other => Refusal::new(SignerErrorCode::StorageFailure, crate::error_chain(&other)),
+        })?;
+
+        // 5. Sign, off the async threads. On failure the grant stays burned.
+        let signed = tokio::task::spawn_blocking(move || backend.sign(&message)).await;
+        let signature = match signed {
+            Ok(Ok(signature)) => signature,
+            Ok(Err(e)) => {
+                return Err(Refusal::new(
+                    SignerErrorCode::BackendFailure,
+                    crate::error_chain(&e),
+                ));
+            }
+            Err(e) => {
+                return Err(Refusal::new(SignerErrorCode::BackendFailure, e.to_string()));
+            }
+        };
+
+        // 6. Store the signature and the request record; only then hand the signature out.
+        self.store
+            .finish(body.grant_id, signature, log.clone())
+            .await
+            .map_err(|e| Refusal::new(SignerErrorCode::StorageFailure, crate::error_chain(&e)))?;
+        Ok(SignerResponse::Signed {
+            signature: bs58::encode(signature).into_string(),
+            public_key,
+        })
+    }
+}
+
+fn grant_refusal(error: GrantError) -> Refusal {
+    let code = match &error {
+        GrantError::BadSignature => SignerErrorCode::GrantBadSignature,
+        GrantError::Expired | GrantError::NotYetValid | GrantError::LifetimeTooLong => {
+            SignerErrorCode::GrantExpired
+        }
+        _ => SignerErrorCode::GrantMalformed,
+    };
+    Refusal::new(code, crate::error_chain(&error))
+}
+
+fn mismatch(detail: impl Into<String>) -> Refusal {
+    Refusal::new(SignerErrorCode::MessageMismatch, detail)
+}
