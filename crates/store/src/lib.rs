@@ -1,1 +1,67 @@
-//! Placeholder.
+//! Persistence for ClawFirst's approval layer: payment sessions, budget reservations, agents
+//! and their API-key hashes, and the audit trail.
+//!
+//! # Architecture
+//!
+//! [`Store`] is the only way callers touch storage. It is cheap to clone and its methods are
+//! `async`; underneath, a backend module owns all SQL. Today that is SQLite (one file, WAL
+//! mode, bundled SQLite); PostgreSQL will be a second backend behind the same methods, and the
+//! schema keeps to SQL both understand (see the `sqlite` module's notes on what the port must
+//! lock differently).
+//!
+//! - [`state`]: the session state machine; the store refuses every move outside its table.
+//! - [`session`]: sessions, creation with per-agent idempotency keys, patches.
+//! - [`budget`]: reservations against rolling caps.
+//! - [`agent`]: agents and API-key hashes.
+//! - [`audit`]: the append-only audit trail.
+//!
+//! # Guarantees
+//!
+//! - **Atomic steps.** Each change and the audit event that records it are written in one
+//!   transaction: if the event cannot be written, the change is not either. The time of the
+//!   change is the time of its event.
+//! - **Compare-and-set.** A session moves only from the state the caller names; otherwise
+//!   [`StoreError::StateConflict`] reports the actual state and nothing is written.
+//! - **Budgets hold under concurrency.** [`Store::reserve_and_transition`] checks and reserves
+//!   in one transaction that takes the database's write lock before it reads, so parallel
+//!   tasks, and several processes sharing the database file, can never reserve more than a cap
+//!   together. Sums are computed in `u128`.
+//! - **No wrapped numbers.** Amounts and times are `u64` in Rust and signed 64-bit integers in
+//!   the database; a value above `i64::MAX` is refused with [`StoreError::OutOfRange`]. There
+//!   is no floating point anywhere.
+//! - **Durability.** [`SqliteOptions::synchronous`] defaults to [`Synchronous::Full`]; see
+//!   [`Synchronous::Normal`] for the trade-off.
+//!
+//! # Security
+//!
+//! The store must never be given secrets. It keeps the SHA-256 of API keys, never the keys
+//! (callers compare hashes in constant time), and no key material of any kind. Audit events are
+//! exported to SIEMs: callers must keep secrets out of them. The store's logs carry ids,
+//! states, amounts and rule names only; never message or transaction bytes, metadata, the
+//! agent's free text, or key hashes, and the `Debug` output of sessions and keys leaves those
+//! out as well.
+//!
+//! Database files hold payment history and must be readable only by the service's user.
+
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod audit;
+pub mod budget;
+pub mod error;
+pub mod session;
+pub mod state;
+
+mod sqlite;
+mod store;
+
+pub use agent::{AgentRecord, AgentStatus, ApiKey, NewApiKey};
+pub use audit::{ActorKind, AuditEvent, AuditRecord};
+pub use budget::{BudgetWindow, CapExceeded, Reservation, ReservationState};
+pub use error::{StoreError, UnknownName};
+pub use session::{
+    CreateOutcome, Failure, NewSession, Session, SessionPatch, SettlementConstraint,
+};
+pub use sqlite::{SqliteOptions, Synchronous};
+pub use state::SessionState;
+pub use store::Store;

@@ -1,0 +1,138 @@
+//! Budget reservation SQL.
+
+use clawfirst_core::{AgentId, Asset, SessionId};
+use rusqlite::Connection;
+
+use super::Result;
+use super::convert::to_i64;
+use crate::budget::ReservationState;
+use crate::error::StoreError;
+use crate::session::Session;
+use crate::state::ReservationEffect;
+
+/// The creation times and amounts of the reservations of `agent_id` in `asset` that count
+/// against caps (reserved or committed) and were created at or after `since_ms`.
+pub(super) fn counted_since(
+    conn: &Connection,
+    agent_id: &AgentId,
+    asset: Asset,
+    since_ms: u64,
+) -> Result<Vec<(u64, u64)>> {
+    let since = to_i64("since_ms", since_ms)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT created_at_ms, amount FROM reservations
+         WHERE agent_id = ?1 AND asset = ?2 AND created_at_ms >= ?3
+           AND state IN ('reserved', 'committed')",
+    )?;
+    let mut rows = stmt.query((agent_id.as_str(), asset.symbol(), since))?;
+
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let created_at: i64 = row.get(0)?;
+        let amount: i64 = row.get(1)?;
+        match (u64::try_from(created_at), u64::try_from(amount)) {
+            (Ok(created_at), Ok(amount)) => out.push((created_at, amount)),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    table: "reservations",
+                    column: "amount",
+                }
+                .into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The total of [`counted_since`], refusing a total above `u64::MAX`.
+pub(super) fn usage(
+    conn: &Connection,
+    agent_id: &AgentId,
+    asset: Asset,
+    since_ms: u64,
+) -> Result<u64> {
+    let total: u128 = counted_since(conn, agent_id, asset, since_ms)?
+        .iter()
+        .map(|(_, amount)| u128::from(*amount))
+        .sum();
+    u64::try_from(total).map_err(|_| {
+        StoreError::UsageOverflow {
+            agent_id: agent_id.clone(),
+        }
+        .into()
+    })
+}
+
+/// Whether the session already holds a reservation (in any state).
+pub(super) fn exists(conn: &Connection, session_id: &SessionId) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM reservations WHERE session_id = ?1",
+        [session_id.as_str()],
+        |row| row.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// Reserves the session's amount at `at_ms`.
+pub(super) fn insert(conn: &Connection, session: &Session, at_ms: u64) -> Result<()> {
+    let amount = to_i64("amount", session.amount)?;
+    let at = to_i64("at_ms", at_ms)?;
+    conn.execute(
+        "INSERT INTO reservations
+             (session_id, agent_id, asset, amount, state, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        (
+            session.id.as_str(),
+            session.agent_id.as_str(),
+            session.asset.symbol(),
+            amount,
+            ReservationState::Reserved.as_str(),
+            at,
+        ),
+    )?;
+    Ok(())
+}
+
+/// Releases or commits the session's reservation, if it holds one that is still reserved.
+pub(super) fn apply_effect(
+    conn: &Connection,
+    session_id: &SessionId,
+    effect: ReservationEffect,
+    at_ms: u64,
+) -> Result<()> {
+    let to = match effect {
+        ReservationEffect::Keep => return Ok(()),
+        ReservationEffect::Release => ReservationState::Released,
+        ReservationEffect::Commit => ReservationState::Committed,
+    };
+    let at = to_i64("at_ms", at_ms)?;
+    conn.execute(
+        "UPDATE reservations SET state = ?1, updated_at_ms = ?2
+         WHERE session_id = ?3 AND state = ?4",
+        (
+            to.as_str(),
+            at,
+            session_id.as_str(),
+            ReservationState::Reserved.as_str(),
+        ),
+    )?;
+    Ok(())
+}
+
+/// The state of the session's reservation, if it holds one.
+pub(super) fn state_of(
+    conn: &Connection,
+    session_id: &SessionId,
+) -> Result<Option<ReservationState>> {
+    let mut stmt = conn.prepare_cached("SELECT state FROM reservations WHERE session_id = ?1")?;
+    let mut rows = stmt.query([session_id.as_str()])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let text: String = row.get(0)?;
+    let state = text.parse().map_err(|_| StoreError::Corrupt {
+        table: "reservations",
+        column: "state",
+    })?;
+    Ok(Some(state))
+}

@@ -1,0 +1,322 @@
+//! The SQLite backend.
+//!
+//! # Connections
+//!
+//! One writer connection behind a mutex runs every change, each in a `BEGIN IMMEDIATE`
+//! transaction: the transaction takes SQLite's write lock when it begins, before it reads
+//! anything, so a read-check-write (idempotency, compare-and-set, budget check) can never be
+//! interleaved with another writer, whether that writer is a task of this process (the mutex)
+//! or another process sharing the file (the lock, waited for up to the busy timeout). Reads
+//! that need no such guarantee use a small pool of read-only connections; in WAL mode they
+//! never block the writer and always see the last committed state.
+//!
+//! All SQLite calls run on tokio's blocking threads; the async methods never block a runtime
+//! worker.
+//!
+//! # PostgreSQL
+//!
+//! `BEGIN IMMEDIATE` locks the whole database, which is what makes the budget check correct
+//! here. PostgreSQL has no such lock: its port must serialize the budget step per agent
+//! instead, by locking the agent's row (`SELECT ... FROM agents WHERE agent_id = $1 FOR
+//! UPDATE`) at the start of the transaction, and take the audit sequence from
+//! `UPDATE audit_head ... RETURNING`, which already serializes appends in both databases.
+
+mod agents;
+mod audit;
+mod budget;
+mod convert;
+mod schema;
+mod session_rows;
+mod sessions;
+
+mod api;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::StoreError;
+
+/// How hard SQLite works to make each commit durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit is on disk before it returns: survives a process crash, an operating
+    /// system crash and a power loss. The default.
+    #[default]
+    Full,
+    /// Commits are on disk at each WAL checkpoint: survives a process crash, but an operating
+    /// system crash or power loss may lose the last commits (never corrupts the file). Faster;
+    /// for a payment system that means a budget reservation or an audit record could vanish,
+    /// so choose it only where the disk or its controller already protects against power loss.
+    Normal,
+}
+
+impl Synchronous {
+    const fn pragma_value(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Settings of the SQLite backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Durability of commits. Default [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// How long a connection waits for a lock held by another process before it gives up with
+    /// [`StoreError::Busy`]. Default 5 seconds; at most 24 hours.
+    pub busy_timeout: Duration,
+    /// How many idle read connections are kept open. Default 4.
+    pub max_idle_readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_idle_readers: 4,
+        }
+    }
+}
+
+/// A failure inside the backend: either SQLite's own, mapped to a [`StoreError`] with the
+/// operation's name at the edge, or already a [`StoreError`].
+#[derive(Debug)]
+pub(crate) enum Error {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Sql(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl Error {
+    fn into_store(self, operation: &'static str) -> StoreError {
+        match self {
+            Error::Store(e) => e,
+            Error::Sql(e) => {
+                let busy = matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                );
+                if busy {
+                    StoreError::Busy {
+                        operation,
+                        source: Box::new(e),
+                    }
+                } else {
+                    StoreError::Database {
+                        operation,
+                        source: Box::new(e),
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The SQLite backend: cheap to clone, all clones share the connections.
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteBackend {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    options: SqliteOptions,
+    busy_timeout_ms: i32,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// The longest busy timeout accepted.
+const MAX_BUSY_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl SqliteBackend {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub(crate) async fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        if options.busy_timeout > MAX_BUSY_TIMEOUT {
+            return Err(StoreError::InvalidOption {
+                option: "busy_timeout",
+                reason: "must be at most 24 hours",
+            });
+        }
+        let busy_timeout_ms = i32::try_from(options.busy_timeout.as_millis()).map_err(|_| {
+            StoreError::InvalidOption {
+                option: "busy_timeout",
+                reason: "must be at most 24 hours",
+            }
+        })?;
+        let path = path.to_path_buf();
+
+        let task = tokio::task::spawn_blocking(move || {
+            let mut writer = open_writer(&path, &options, busy_timeout_ms)?;
+            schema::migrate(&mut writer, convert::now_i64())?;
+            Ok::<_, StoreError>(Shared {
+                path,
+                options,
+                busy_timeout_ms,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            })
+        });
+        let shared = task
+            .await
+            .map_err(|e| StoreError::TaskFailed(Box::new(e)))??;
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, on a blocking thread;
+    /// commits when it returns `Ok`, rolls back otherwise.
+    async fn write<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::task::spawn_blocking(move || shared.write_now(operation, work));
+        task.await
+            .map_err(|e| StoreError::TaskFailed(Box::new(e)))?
+    }
+
+    /// Runs `work` on several write transactions in turn, on one blocking thread; see
+    /// [`Shared::write_now`].
+    async fn write_loop<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::task::spawn_blocking(move || work(&shared));
+        task.await
+            .map_err(|e| StoreError::TaskFailed(Box::new(e)))?
+    }
+
+    /// Runs `work` on a read-only connection, on a blocking thread.
+    async fn read<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::task::spawn_blocking(move || shared.read_now(operation, work));
+        task.await
+            .map_err(|e| StoreError::TaskFailed(Box::new(e)))?
+    }
+}
+
+impl Shared {
+    fn write_now<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut writer = lock(&self.writer);
+        let run = || -> Result<T> {
+            // A transaction left open by a panic in an earlier task is rolled back first.
+            if !writer.is_autocommit() {
+                writer.execute_batch("ROLLBACK")?;
+            }
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = work(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        run().map_err(|e| e.into_store(operation))
+    }
+
+    fn read_now<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T, StoreError> {
+        let idle = lock(&self.readers).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path, self.busy_timeout_ms)
+                .map_err(|e| Error::Sql(e).into_store(operation))?,
+        };
+
+        let out = work(&conn).map_err(|e| e.into_store(operation));
+
+        let mut readers = lock(&self.readers);
+        if readers.len() < self.options.max_idle_readers {
+            readers.push(conn);
+        }
+        out
+    }
+}
+
+/// Locks a mutex even if a panicking task poisoned it: the connection inside stays usable,
+/// because an open transaction is rolled back before the next use.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn open_writer(
+    path: &Path,
+    options: &SqliteOptions,
+    busy_timeout_ms: i32,
+) -> Result<Connection, StoreError> {
+    let open_failed = |e: rusqlite::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_failed)?;
+
+    // The busy timeout first, so that the pragmas below wait for another process too.
+    conn.pragma_update(None, "busy_timeout", busy_timeout_ms)
+        .map_err(open_failed)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open_failed)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::InvalidOption {
+            option: "path",
+            reason: "the file system does not support SQLite's WAL mode",
+        });
+    }
+    conn.pragma_update(None, "synchronous", options.synchronous.pragma_value())
+        .map_err(open_failed)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_failed)?;
+    let foreign_keys: i64 = conn
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .map_err(open_failed)?;
+    if foreign_keys != 1 {
+        return Err(StoreError::InvalidOption {
+            option: "path",
+            reason: "this SQLite build cannot enforce foreign keys",
+        });
+    }
+    Ok(conn)
+}
+
+fn open_reader(path: &Path, busy_timeout_ms: i32) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "busy_timeout", busy_timeout_ms)?;
+    Ok(conn)
+}

@@ -1,0 +1,169 @@
+//! Agents and the hashes of their API keys.
+
+use clawfirst_core::KeyId;
+use clawfirst_store::{AgentStatus, NewApiKey, StoreError};
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn agents_are_created_listed_and_suspended_with_an_audit_record() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let bob = add_agent(&store, "bob").await?;
+    let alice = add_agent(&store, "alice").await?;
+
+    let duplicate = store
+        .create_agent(
+            bob.clone(),
+            KeyId::new("wallet-2")?,
+            operator_event("agent.created", T0),
+        )
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::AgentExists(ref id)) if *id == bob),
+        "{duplicate:?}"
+    );
+
+    let listed: Vec<_> = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .map(|a| a.agent_id)
+        .collect();
+    assert_eq!(listed, [alice.clone(), bob.clone()]);
+    let record = store.agent(&bob).await?.ok_or("agent missing")?;
+    assert_eq!(
+        (record.status, record.key_id.as_str(), record.created_at_ms),
+        (AgentStatus::Active, "wallet-1", T0)
+    );
+
+    let suspended = store
+        .set_agent_status(
+            &bob,
+            AgentStatus::Suspended,
+            operator_event("agent.suspended", T0 + 5),
+        )
+        .await?;
+    assert_eq!(
+        (suspended.status, suspended.updated_at_ms),
+        (AgentStatus::Suspended, T0 + 5)
+    );
+    assert_eq!(
+        store.agent(&bob).await?.map(|a| a.status),
+        Some(AgentStatus::Suspended)
+    );
+    assert_eq!(
+        store.audit_tail(1).await?.first().map(|r| r.event.clone()),
+        Some("agent.suspended".into())
+    );
+
+    let ghost = agent_id("ghost")?;
+    let refused = store
+        .set_agent_status(
+            &ghost,
+            AgentStatus::Revoked,
+            operator_event("agent.revoked", T0),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::AgentNotFound(_))),
+        "{refused:?}"
+    );
+    assert!(store.agent(&ghost).await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn api_keys_are_stored_as_hashes_and_revoked_together() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let agent = add_agent(&store, "agent-1").await?;
+    let hash: [u8; 32] = Sha256::digest(b"cf_live_k1.secret-part").into();
+    for key_id in ["cf_live_k1", "cf_live_k2"] {
+        let key = NewApiKey {
+            key_id_public: key_id.into(),
+            agent_id: agent.clone(),
+            hash,
+        };
+        store
+            .add_api_key(key, operator_event("api_key.created", T0 + 1))
+            .await?;
+    }
+
+    let found = store.api_key("cf_live_k1").await?.ok_or("key missing")?;
+    assert_eq!(
+        (found.hash, found.created_at_ms, found.is_usable()),
+        (hash, T0 + 1, true)
+    );
+    assert!(store.api_key("cf_live_unknown").await?.is_none());
+    assert!(store.api_key("bad id\n").await?.is_none());
+
+    let revoked = store
+        .revoke_api_keys(&agent, operator_event("api_key.revoked", T0 + 2))
+        .await?;
+    assert_eq!(revoked, 2);
+    let found = store.api_key("cf_live_k2").await?.ok_or("key missing")?;
+    assert_eq!(found.revoked_at_ms, Some(T0 + 2));
+    assert!(!found.is_usable());
+    assert_eq!(
+        store
+            .revoke_api_keys(&agent, operator_event("api_key.revoked", T0 + 3))
+            .await?,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_or_duplicate_api_keys_are_refused() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let agent = add_agent(&store, "agent-1").await?;
+    let key = |id: &str, agent| NewApiKey {
+        key_id_public: id.into(),
+        agent_id: agent,
+        hash: [1; 32],
+    };
+    store
+        .add_api_key(
+            key("cf_live_k1", agent.clone()),
+            operator_event("api_key.created", T0),
+        )
+        .await?;
+    let audit_before = store.audit_len().await?;
+
+    let duplicate = store
+        .add_api_key(
+            key("cf_live_k1", agent.clone()),
+            operator_event("api_key.created", T0),
+        )
+        .await;
+    let hostile = store
+        .add_api_key(
+            key("k1'; DROP TABLE x", agent.clone()),
+            operator_event("api_key.created", T0),
+        )
+        .await;
+    let orphan = store
+        .add_api_key(
+            key("cf_live_k9", agent_id("ghost")?),
+            operator_event("api_key.created", T0),
+        )
+        .await;
+
+    assert!(
+        matches!(duplicate, Err(StoreError::ApiKeyExists(_))),
+        "{duplicate:?}"
+    );
+    assert!(
+        matches!(hostile, Err(StoreError::InvalidKeyIdPublic)),
+        "{hostile:?}"
+    );
+    assert!(
+        matches!(orphan, Err(StoreError::AgentNotFound(_))),
+        "{orphan:?}"
+    );
+    assert_eq!(store.audit_len().await?, audit_before);
+    Ok(())
+}
