@@ -1,0 +1,182 @@
+//! The `clawfirst` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::datadir::default_data_dir;
+use crate::http::{HttpState, router};
+use crate::runtime::Services;
+use crate::up::{UpOptions, wait_for_signal};
+
+/// ClawFirst: payments on Solana for AI agents, without keys in the agent's hands.
+#[derive(Debug, Parser)]
+#[command(name = "clawfirst", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything locally on embedded defaults: local ledger, SQLite, signer process, MCP
+    /// over HTTP.
+    Up {
+        /// The data directory (default: $CLAWFIRST_DATA_DIR or ~/.local/share/clawfirst).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The address to listen on, for a new data directory (default 127.0.0.1:8402).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Print the connection details as one JSON line instead of the banner.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve MCP over streamable HTTP from a configuration file; the signer must be running.
+    Serve {
+        /// The server configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage agents through the running server's admin API.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Serve MCP over stdio: attaches to a running `clawfirst up` on the data directory, or
+    /// runs the stack itself.
+    Stdio {
+        /// The data directory (default as for `up`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentsCommand {
+    /// Create an agent paying from the default wallet; prints its API key once.
+    Add {
+        /// The new agent's id (letters, digits, '.', '_', '-').
+        agent_id: String,
+        /// The data directory of the running server (default as for `up`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List agents.
+    List {
+        /// The data directory of the running server (default as for `up`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses arguments, runs the command, prints the error chain on failure.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("clawfirst: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clawfirst: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("CLAWFIRST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to standard error, so standard output stays clean for stdio MCP and --json.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Up { data_dir, listen, json } => {
+            crate::up::run(UpOptions { data_dir: data_dir.unwrap_or_else(default_data_dir), listen, json }).await
+        }
+        Command::Serve { config } => serve(&config).await,
+        Command::Agents { command } => agents(command).await,
+        Command::Stdio { data_dir } => crate::stdio::run(&data_dir.unwrap_or_else(default_data_dir)).await,
+    }
+}
+
+async fn serve(path: &std::path::Path) -> Result<()> {
+    let config = Config::load(path)?;
+    let mut services = Services::start(&config, None).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let shutdown = CancellationToken::new();
+    let state = HttpState {
+        store: services.store.clone(),
+        payments: services.payments.clone(),
+        admin_token_sha256: config.admin_token_sha256,
+    };
+    let app = router(state, services.mcp.clone(), config.allowed_hosts.clone(), shutdown.clone());
+    tracing::info!(listen = %config.listen, "serving MCP over HTTP");
+    let stop = shutdown.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            stop.cancel();
+        })
+        .await
+        .context("the HTTP server failed");
+    services.stop().await;
+    result
+}
+
+async fn agents(command: AgentsCommand) -> Result<()> {
+    use crate::admin_client::AdminEndpoint;
+    match command {
+        AgentsCommand::Add { agent_id, data_dir, json } => {
+            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
+            let created = admin.add_agent(&agent_id).await?;
+            if json {
+                println!("{created}");
+            } else {
+                println!("created agent {}", created["agent_id"].as_str().unwrap_or_default());
+                println!("API key (shown once): {}", created["api_key"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        AgentsCommand::List { data_dir, json } => {
+            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
+            let listed = admin.list_agents().await?;
+            if json {
+                println!("{listed}");
+            } else {
+                for a in listed["agents"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}\t{}\t{}",
+                        a["agent_id"].as_str().unwrap_or_default(),
+                        a["status"].as_str().unwrap_or_default(),
+                        a["key_id"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The agent-facing ClawFirst server.
+//!
+//! Agents reach the six payment tools over MCP (streamable HTTP at `/mcp`, or stdio). Each call
+//! is authenticated, rate limited and audited, then handled by the payment service, which runs
+//! the approval layer, asks the separate `clawfirst-signer` process for a signature bound to an
+//! approval grant, submits the transaction and follows it to finality.
+//!
+//! ```text
+//! MCP client ── HTTP/stdio ──> mcp ──> payments ──> policy (permit or denial)
+//!                                          │ ──> store (sessions, budgets, audit)
+//!                                          │ ──> signer_client ── Unix socket ──> clawfirst-signer
+//!                                          └ ──> ledger (localnet: litesvm)
+//! ```
+//!
+//! # Security
+//!
+//! - This crate does not depend on any key backend: wallet keys live only in the signer.
+//! - Never logged: API keys, the admin token, the grant key, grants, message bytes. Errors shown
+//!   to agents for signing and authentication failures are vague; the log has the reason.
+//! - The grant key authorizes signatures up to the signer's own limits; it is read from a file
+//!   readable only by its owner.
+
+#![forbid(unsafe_code)]
+
+pub mod admin_client;
+pub mod admin_view;
+pub mod api_key;
+pub mod cli;
+pub mod config;
+pub mod datadir;
+pub mod error;
+pub mod http;
+pub mod mcp;
+pub mod payments;
+pub mod rate_limit;
+pub mod runtime;
+pub mod signer_client;
+pub mod signer_process;
+pub mod stdio;
+pub mod tools;
+pub mod up;

@@ -1,0 +1,307 @@
+//! Settlement: `verify_settlement`, the background watcher, and crash recovery.
+//!
+//! A session advances from `submitted` to `confirmed` and `finalized` as the ledger reports
+//! commitments; finalization commits its budget reservation. A signature the ledger does not
+//! know, whose blockhash can no longer land, is proven failed and its reservation released. A
+//! timeout is never a failure: the session waits until the ledger says one way or the other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawfirst_core::grant::CLOCK_SKEW_MS;
+use clawfirst_core::{SessionId, now_ms};
+use clawfirst_solana::ledger::Commitment;
+use clawfirst_store::{AuditEvent, Failure, Session, SessionPatch, SessionState, StoreError};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tracing::{debug, info, instrument, warn};
+
+use super::{Caller, PaymentService, ToolResult, internal};
+use crate::error::ToolError;
+use crate::signer_client::GrantUse;
+
+
+/// Sessions left in `approved` or `signed` for this long are considered abandoned by the call
+/// that created them and are resolved by the watcher.
+const ABANDONED_AFTER_MS: u64 = 15_000;
+/// Sessions the watcher looks at per tick.
+const BATCH: usize = 512;
+
+impl PaymentService {
+    /// Where a session stands, refreshed from the ledger.
+    ///
+    /// # Errors
+    /// `SESSION_NOT_FOUND`; internal failures.
+    #[instrument(skip_all, fields(agent.id = %caller.agent_id, session.id = %id))]
+    pub async fn verify_settlement(
+        &self,
+        caller: &Caller,
+        id: &SessionId,
+        wanted: Commitment,
+    ) -> ToolResult {
+        let session = self.session_of(caller, id).await?;
+        let session = self.advance(session, 0).await?;
+        let mut view = self.session_view(&session);
+        let reached = reached_commitment(session.state);
+        if let Some(map) = view.as_object_mut() {
+            map.insert("settled".into(), Value::Bool(reached.is_some_and(|c| c >= wanted)));
+            map.insert("requested_commitment".into(), json!(wanted));
+        }
+        Ok(view)
+    }
+
+    /// Resolves every session a crash may have left mid-way. Run once at start, before
+    /// serving.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn recover(&self) -> Result<usize, ToolError> {
+        let pending = self
+            .store
+            .sessions_in_states(
+                &[SessionState::Approved, SessionState::Signed, SessionState::Submitted, SessionState::Confirmed],
+                usize::MAX,
+            )
+            .await
+            .map_err(|e| internal("list sessions to recover", &e))?;
+        let count = pending.len();
+        for session in pending {
+            let id = session.id.clone();
+            if let Err(e) = self.advance(session, 0).await {
+                warn!(session.id = %id, error = %e, "recovery left the session for later");
+            }
+        }
+        if count > 0 {
+            info!(sessions = count, "recovered sessions after restart");
+        }
+        Ok(count)
+    }
+
+    /// One pass of the watcher: expire due sessions, advance submitted ones, resolve
+    /// abandoned ones.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn watch_once(&self) -> Result<(), ToolError> {
+        let expired = self.store.expire_due(now_ms()).await.map_err(|e| internal("expire", &e))?;
+        for s in &expired {
+            debug!(session.id = %s.id, "session expired");
+        }
+        let pending = self
+            .store
+            .sessions_in_states(
+                &[SessionState::Submitted, SessionState::Confirmed, SessionState::Approved, SessionState::Signed],
+                BATCH,
+            )
+            .await
+            .map_err(|e| internal("list pending sessions", &e))?;
+        for session in pending {
+            let id = session.id.clone();
+            if let Err(e) = self.advance(session, ABANDONED_AFTER_MS).await {
+                debug!(session.id = %id, error = %e, "session not advanced this pass");
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a session forward as far as the signer and the ledger allow. `approved` and
+    /// `signed` sessions younger than `min_age_ms` are left to the call that is handling them.
+    pub(super) async fn advance(&self, session: Session, min_age_ms: u64) -> Result<Session, ToolError> {
+        let old_enough = session.updated_at_ms.saturating_add(min_age_ms) <= now_ms();
+        match session.state {
+            SessionState::Submitted | SessionState::Confirmed => self.refresh(session).await,
+            SessionState::Signed if old_enough => self.resume_signed(session).await,
+            SessionState::Approved if old_enough => self.resume_approved(session).await,
+            SessionState::Initialized | SessionState::AwaitingApproval
+                if now_ms() >= session.expires_at_ms =>
+            {
+                self.close(&session, SessionState::Expired, None, "session.expired").await
+            }
+            _ => Ok(session),
+        }
+    }
+
+    /// Applies the ledger's view of a submitted transaction.
+    async fn refresh(&self, session: Session) -> Result<Session, ToolError> {
+        let Some(signature) = session.signature.clone() else { return Ok(session) };
+        let status = match self.ledger.status(&signature).await {
+            Ok(status) => status,
+            Err(e) => {
+                debug!(error = %super::ErrorChain(&e), "status unknown");
+                return Ok(session);
+            }
+        };
+        match status {
+            Some(st) if st.error.is_some() && session.state != SessionState::Confirmed => {
+                let reason = st.error.unwrap_or_default();
+                let failure = Failure { code: "TRANSACTION_FAILED".into(), message: reason };
+                self.close(&session, SessionState::Failed, Some((failure, "")), "ledger.failed").await
+            }
+            Some(st) => {
+                let target = match st.commitment {
+                    Commitment::Processed => SessionState::Submitted,
+                    Commitment::Confirmed => SessionState::Confirmed,
+                    Commitment::Finalized => SessionState::Finalized,
+                };
+                if target <= session.state && session.state != SessionState::Signed {
+                    return Ok(session);
+                }
+                let event = match target {
+                    SessionState::Finalized => "ledger.finalized",
+                    SessionState::Confirmed => "ledger.confirmed",
+                    _ => "ledger.processed",
+                };
+                let audit = AuditEvent::system(event)
+                    .session(&session.id)
+                    .details(json!({ "signature": signature, "slot": st.slot }));
+                let patch = SessionPatch { slot: Some(st.slot), ..SessionPatch::default() };
+                self.move_to(&session, target, patch, audit).await
+            }
+            None => self.fail_if_unlandable(session).await,
+        }
+    }
+
+    /// A signature the ledger does not know fails only once its blockhash can no longer land.
+    async fn fail_if_unlandable(&self, session: Session) -> Result<Session, ToolError> {
+        let Some(message) = session.message.as_deref() else { return Ok(session) };
+        let Ok(decoded) = clawfirst_solana::decode::decode_payment(message) else {
+            return Ok(session);
+        };
+        match self.ledger.is_blockhash_valid(&decoded.recent_blockhash).await {
+            Ok(false) => {
+                // Look once more: the transaction may have landed just before the hash expired.
+                if let Some(signature) = &session.signature
+                    && let Ok(Some(_)) = self.ledger.status(signature).await
+                {
+                    return Ok(session);
+                }
+                let failure = Failure {
+                    code: "TRANSACTION_FAILED".into(),
+                    message: "the transaction expired without landing".into(),
+                };
+                self.close(&session, SessionState::Failed, Some((failure, "")), "ledger.expired").await
+            }
+            _ => Ok(session),
+        }
+    }
+
+    /// A signed transaction that may never have been sent: look it up, send it again if it can
+    /// still land (the same bytes, so the ledger can only apply it once), or fail it.
+    async fn resume_signed(&self, session: Session) -> Result<Session, ToolError> {
+        let Some(signature) = session.signature.clone() else { return Ok(session) };
+        match self.ledger.status(&signature).await {
+            Ok(Some(_)) => {
+                let audit = AuditEvent::system("ledger.submitted")
+                    .session(&session.id)
+                    .details(json!({ "signature": signature, "recovered": true }));
+                let submitted = self.move_to(&session, SessionState::Submitted, SessionPatch::default(), audit).await?;
+                self.refresh(submitted).await
+            }
+            Ok(None) => {
+                let still_valid = match session.message.as_deref().map(clawfirst_solana::decode::decode_payment) {
+                    Some(Ok(decoded)) => self.ledger.is_blockhash_valid(&decoded.recent_blockhash).await.unwrap_or(true),
+                    _ => true,
+                };
+                if still_valid {
+                    match self.submit(session.clone()).await {
+                        Ok(_) | Err(_) => self.reload(&session.id).await,
+                    }
+                } else {
+                    self.fail_if_unlandable(session).await
+                }
+            }
+            Err(_) => Ok(session),
+        }
+    }
+
+    /// An approved session whose signing outcome is unknown: ask the signer about the grant.
+    async fn resume_approved(&self, session: Session) -> Result<Session, ToolError> {
+        let (Some(grant_id), Some(message)) = (session.grant_id, session.message.clone()) else {
+            return Ok(session);
+        };
+        match self.signer.grant_status(grant_id).await {
+            Ok(GrantUse::Signed(signature)) => {
+                let _ = self.store_signed(session.clone(), &message, &signature).await;
+                self.reload(&session.id).await
+            }
+            Ok(GrantUse::UsedWithoutSignature) => {
+                let failure = Failure { code: "SIGNATURE_FAILED".into(), message: "the signer failed".into() };
+                self.close(&session, SessionState::Failed, Some((failure, "")), "signer.failed").await
+            }
+            Ok(GrantUse::Unused) => {
+                let grant_dead = session.updated_at_ms + self.settings.grant_ttl_ms + CLOCK_SKEW_MS < now_ms();
+                if !grant_dead {
+                    return Ok(session);
+                }
+                let failure = Failure { code: "SIGNATURE_FAILED".into(), message: "the grant expired unused".into() };
+                self.close(&session, SessionState::Failed, Some((failure, "")), "grant.expired").await
+            }
+            Err(_) => Ok(session),
+        }
+    }
+
+    async fn move_to(
+        &self,
+        session: &Session,
+        to: SessionState,
+        patch: SessionPatch,
+        audit: AuditEvent,
+    ) -> Result<Session, ToolError> {
+        match self.store.transition(&session.id, session.state, to, patch, audit).await {
+            Ok(s) => Ok(s),
+            Err(StoreError::StateConflict { .. }) => self.reload(&session.id).await,
+            Err(e) => Err(internal("advance session", &e)),
+        }
+    }
+
+    async fn reload(&self, id: &SessionId) -> Result<Session, ToolError> {
+        self.store
+            .session(id)
+            .await
+            .map_err(|e| internal("reload session", &e))?
+            .ok_or_else(ToolError::internal)
+    }
+}
+
+/// The commitment a session's state proves, if any.
+pub(super) fn reached_commitment(state: SessionState) -> Option<Commitment> {
+    match state {
+        SessionState::Submitted => Some(Commitment::Processed),
+        SessionState::Confirmed => Some(Commitment::Confirmed),
+        SessionState::Finalized => Some(Commitment::Finalized),
+        _ => None,
+    }
+}
+
+/// Runs [`PaymentService::watch_once`] on an interval until stopped.
+#[derive(Debug)]
+pub struct SettlementWatcher {
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SettlementWatcher {
+    /// Starts the watcher.
+    pub fn start(service: Arc<PaymentService>, interval: Duration) -> Self {
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stopped.notified() => break,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                if let Err(e) = service.watch_once().await {
+                    warn!(error = %e, "settlement watcher pass failed");
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops the watcher and waits for its current pass.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,146 @@
+//! Assembling the running server from a validated [`Config`]: store, ledger, signer link,
+//! grant key, payment service, crash recovery, settlement watcher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clawfirst_core::{Address, AgentId, KeyId};
+use clawfirst_localnet::{Localnet, LocalnetOptions};
+use clawfirst_solana::ledger::Ledger;
+use clawfirst_store::{SqliteOptions, Store, Synchronous};
+use tracing::info;
+
+use crate::config::{Config, Durability};
+use crate::datadir::load_grant_key;
+use crate::mcp::McpApp;
+use crate::payments::{PaymentDeps, PaymentService, PaymentSettings, SettlementWatcher};
+use crate::signer_client::SignerClient;
+
+/// How long a grant stays valid after it is issued.
+const GRANT_TTL_MS: u64 = 60_000;
+/// How often the settlement watcher runs.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The demo wallet's starting balances on localnet.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoFunding {
+    /// Lamports.
+    pub lamports: u64,
+    /// USDC base units.
+    pub usdc: u64,
+    /// BONK base units.
+    pub bonk: u64,
+}
+
+impl DemoFunding {
+    /// 100 SOL, 10,000 USDC and 50,000,000 BONK.
+    pub const DEFAULT: DemoFunding = DemoFunding {
+        lamports: 100_000_000_000,
+        usdc: 10_000_000_000,
+        bonk: 5_000_000_000_000,
+    };
+}
+
+/// The running services.
+#[derive(Debug)]
+pub struct Services {
+    /// Persistence.
+    pub store: Store,
+    /// The payment service.
+    pub payments: Arc<PaymentService>,
+    /// The MCP application.
+    pub mcp: Arc<McpApp>,
+    /// The embedded ledger.
+    pub localnet: Arc<Localnet>,
+    watcher: Option<SettlementWatcher>,
+}
+
+impl Services {
+    /// Opens everything and recovers what a crash left behind.
+    ///
+    /// # Errors
+    /// When storage, the ledger, the grant key or the signer cannot be used.
+    pub async fn start(config: &Config, fund: Option<(&AgentId, DemoFunding)>) -> Result<Self> {
+        // 1. Storage.
+        let synchronous = match config.durability {
+            Durability::Full => Synchronous::Full,
+            Durability::Normal => Synchronous::Normal,
+        };
+        let store = Store::open_sqlite(&config.sqlite_path, SqliteOptions { synchronous, ..SqliteOptions::default() })
+            .await
+            .with_context(|| format!("cannot open {}", config.sqlite_path.display()))?;
+
+        // 2. The ledger.
+        let options = LocalnetOptions {
+            slot_interval: Duration::from_millis(config.slot_interval_ms),
+            ..LocalnetOptions::default()
+        };
+        let localnet = Arc::new(
+            Localnet::open(&config.localnet_state, options)
+                .with_context(|| format!("cannot open the ledger at {}", config.localnet_state.display()))?,
+        );
+
+        // 3. The signer and the wallets it holds.
+        let signer = SignerClient::new(config.signer_socket.clone());
+        signer.health().await.with_context(|| {
+            format!("the signer does not answer on {}", config.signer_socket.display())
+        })?;
+        let mut key_ids: Vec<KeyId> = vec![config.default_key_id.clone()];
+        for agent in store.list_agents().await? {
+            if !key_ids.contains(&agent.key_id) {
+                key_ids.push(agent.key_id);
+            }
+        }
+        let mut wallets: HashMap<KeyId, Address> = HashMap::new();
+        for key_id in key_ids {
+            match signer.public_key(&key_id).await {
+                Ok(address) => {
+                    info!(key.id = %key_id, wallet = %address, "wallet available");
+                    wallets.insert(key_id, address);
+                }
+                Err(e) => tracing::warn!(key.id = %key_id, error = %e, "wallet key unavailable"),
+            }
+        }
+
+        // 4. Demo funds, first start only.
+        if let Some((_, funding)) = fund
+            && let Some(wallet) = wallets.get(&config.default_key_id)
+        {
+            localnet
+                .fund(wallet, funding.lamports, funding.usdc, funding.bonk)
+                .context("cannot fund the demo wallet")?;
+        }
+
+        // 5. The payment service, recovered.
+        let grant_signer = load_grant_key(&config.grant_key_file)?;
+        let ledger: Arc<dyn Ledger> = localnet.clone();
+        let payments = Arc::new(PaymentService::new(PaymentDeps {
+            store: store.clone(),
+            ledger,
+            signer,
+            grant_signer,
+            policy: config.policy.clone(),
+            payees: config.payees.clone(),
+            wallets,
+            settings: PaymentSettings {
+                session_ttl_ms: config.session_ttl_ms,
+                compute_unit_price_micro_lamports: config.compute_unit_price_micro_lamports,
+                grant_ttl_ms: GRANT_TTL_MS,
+                default_key_id: config.default_key_id.clone(),
+            },
+        }));
+        payments.recover().await.map_err(|e| anyhow::anyhow!("recovery failed: {e}"))?;
+        let watcher = SettlementWatcher::start(payments.clone(), WATCH_INTERVAL);
+        let mcp = Arc::new(McpApp::new(payments.clone(), config.tool_naming, config.tool_calls_per_minute));
+        Ok(Self { store, payments, mcp, localnet, watcher: Some(watcher) })
+    }
+
+    /// Stops the background work.
+    pub async fn stop(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.stop().await;
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The six agent-facing tools: their schemas and the parsing of their arguments.
+
+pub mod input;
+pub mod schema;

@@ -1,0 +1,91 @@
+"""End-to-end fixtures: a real `clawfirst up` stack on a temporary data directory.
+
+The binaries come from CLAWFIRST_BIN_DIR (set by scripts/test to cargo's target directory).
+Every test talks to the server through a real MCP client: the official Python MCP SDK, or the
+MCP Inspector CLI.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BIN_DIR = Path(os.environ.get("CLAWFIRST_BIN_DIR", "target/debug"))
+
+
+def binary(name: str) -> str:
+    path = BIN_DIR / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build with `cargo build --bins` or run scripts/test")
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """A running `clawfirst up`."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.info: dict = {}
+
+    def start(self) -> "Stack":
+        env = dict(os.environ, CLAWFIRST_LOG=os.environ.get("CLAWFIRST_LOG", "warn"))
+        self.log = open(self.data_dir.parent / f"{self.data_dir.name}-up.log", "ab")
+        self.proc = subprocess.Popen(
+            [binary("clawfirst"), "up", "--data-dir", str(self.data_dir),
+             "--listen", f"127.0.0.1:{self.port}", "--json"],
+            stdout=subprocess.PIPE, stderr=self.log, env=env,
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(timeout=10)
+            log = (self.data_dir.parent / f"{self.data_dir.name}-up.log").read_text()
+            pytest.fail(f"clawfirst up exited with {self.proc.returncode}:\n{log[-4000:]}")
+        self.info = json.loads(line)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail("clawfirst up did not become healthy")
+
+    @property
+    def url(self) -> str:
+        return self.info["mcp_url"]
+
+    @property
+    def api_key(self) -> str:
+        return self.info["api_key"]
+
+    def stop(self) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else 0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("up") / "data").start()
+    yield s
+    s.stop()

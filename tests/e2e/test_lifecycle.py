@@ -1,0 +1,141 @@
+"""`clawfirst up` as a new user meets it: files, restart, stdio in both modes, the Inspector CLI."""
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from client import KNOWN_ADDRESS, balances, error, http_client, ok, pay
+from conftest import Stack, binary
+
+INSPECTOR = os.environ.get("MCP_INSPECTOR_CLI")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_up_writes_owner_only_files_and_resumes_the_same_state(tmp_path):
+    data = tmp_path / "data"
+    first = Stack(data).start()
+    try:
+        up_json = data / "up.json"
+        assert stat.S_IMODE(up_json.stat().st_mode) == 0o600
+        info = json.loads(up_json.read_text())
+        assert set(info) >= {"mcp_url", "agent_id", "api_key", "admin_url"}
+        assert info["api_key"].startswith("cfk_")
+        for secret in ("grant.key", "wallet.key", "wallet.pass", "admin.token", "clawfirst.toml"):
+            assert stat.S_IMODE((data / secret).stat().st_mode) == 0o600, secret
+        sock = data / "signer.sock"
+        assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0
+
+        async def pay_once():
+            async with http_client(first.url, first.api_key) as c:
+                result = await pay(c, "1.5 USDC", KNOWN_ADDRESS)
+                return result["init"]["session_id"], balances(await ok(c, "x402.query_balance", {}))
+
+        session_id, before = run(pay_once())
+    finally:
+        assert first.stop() == 0
+
+    second = Stack(data, port=first.port).start()
+    try:
+        assert second.api_key == first.api_key
+
+        async def check():
+            async with http_client(second.url, second.api_key) as c:
+                again = await ok(c, "x402.verify_settlement", {"session_id": session_id})
+                assert again["state"] == "finalized"
+                assert balances(await ok(c, "x402.query_balance", {})) == before
+
+        run(check())
+    finally:
+        assert second.stop() == 0
+
+
+def stdio_params(data: Path) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=binary("clawfirst"), args=["stdio", "--data-dir", str(data)],
+        env={"CLAWFIRST_LOG": "warn", "PATH": os.environ.get("PATH", "")},
+    )
+
+
+def test_stdio_standalone_runs_the_stack_itself(tmp_path):
+    async def go():
+        async with Client(stdio_params(tmp_path / "data")) as c:
+            names = {t.name for t in (await c.list_tools()).tools}
+            assert "x402.initialize_payment" in names
+            result = await pay(c, "2 USDC", KNOWN_ADDRESS)
+            assert result["final"]["state"] == "finalized"
+    run(go())
+
+
+def test_stdio_attaches_to_a_running_up(tmp_path):
+    data = tmp_path / "data"
+    up = Stack(data).start()
+    try:
+        async def go():
+            async with Client(stdio_params(data)) as c:
+                result = await pay(c, "0.5 USDC", KNOWN_ADDRESS)
+                session_id = result["init"]["session_id"]
+            # The same session is visible over HTTP: one server, one state.
+            async with http_client(up.url, up.api_key) as c:
+                seen = await ok(c, "x402.verify_settlement", {"session_id": session_id})
+                assert seen["state"] == "finalized"
+        run(go())
+    finally:
+        up.stop()
+
+
+def inspector(*args: str) -> subprocess.CompletedProcess:
+    assert INSPECTOR, "MCP_INSPECTOR_CLI is not set: run scripts/test, which installs the Inspector"
+    return subprocess.run([INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_mcp_inspector_cli_lists_and_calls_tools(tmp_path):
+    data = tmp_path / "data"
+    up = Stack(data).start()
+    try:
+        cmd = [binary("clawfirst"), "stdio", "--data-dir", str(data)]
+        listed = inspector(*cmd, "--method", "tools/list")
+        assert listed.returncode == 0, listed.stderr
+        names = {t["name"] for t in json.loads(listed.stdout)["tools"]}
+        assert len(names) == 6 and "x402.query_balance" in names
+
+        called = inspector(*cmd, "--method", "tools/call", "--tool-name", "x402.query_balance")
+        assert called.returncode == 0, called.stderr
+        envelope = json.loads(called.stdout)["structuredContent"]
+        assert envelope["success"] is True
+        assert {b["asset"] for b in envelope["result"]["balances"]} == {"SOL", "USDC", "BONK"}
+
+        bad = inspector(*cmd, "--method", "tools/call", "--tool-name", "x402.initialize_payment",
+                        "--tool-arg", "amount=1e3 USDC", f"recipient={KNOWN_ADDRESS}")
+        assert bad.returncode != 0 or '"isError": true' in bad.stdout
+        assert "INVALID_INPUT" in bad.stdout + bad.stderr
+    finally:
+        up.stop()
+
+
+def test_underscore_tool_names_are_offered_when_configured(tmp_path):
+    data = tmp_path / "data"
+    first = Stack(data).start()
+    first.stop()
+    config = data / "clawfirst.toml"
+    config.write_text(config.read_text().replace('tool_naming = "dotted"', 'tool_naming = "underscore"'))
+    up = Stack(data, port=first.port).start()
+    try:
+        async def go():
+            async with http_client(up.url, up.api_key) as c:
+                names = {t.name for t in (await c.list_tools()).tools}
+                assert "x402_initialize_payment" in names and "x402.initialize_payment" not in names
+                await pay(c, "1 USDC", KNOWN_ADDRESS, prefix="x402_")
+                err = await error(c, "x402_initialize_payment", {"amount": "1 USDC"})
+                assert err["details"]["field"] == "recipient"
+        run(go())
+    finally:
+        up.stop()
