@@ -14,6 +14,8 @@
 //! 5. Sign with the backend (`backend_failure`). A failure leaves the grant burned: fail closed.
 //! 6. Store the signature with the grant row and log the request, then answer `signed`.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use clawfirst_core::grant::{GrantBody, GrantError, SignedGrant};
 use clawfirst_core::signer_proto::{SignerErrorCode, SignerResponse};
 use clawfirst_core::{KeyId, now_ms};
@@ -75,18 +77,20 @@ impl Service {
         );
 
         // 1. Authenticity and validity window of the grant.
-        let verified = self
-            .verifier
-            .verify(grant, now_ms())
-            .map_err(grant_refusal)?;
+        let verified = match self.verifier.verify(grant, now_ms()) {
+            Ok(verified) => verified,
+            Err(error) => {
+                if signature_was_valid(&error)
+                    && let Some(body) = decode_body(grant)
+                {
+                    // Authentic but outside its window: name the grant in the log.
+                    identify(&body, log);
+                }
+                return Err(grant_refusal(error));
+            }
+        };
         let body = verified.body();
-        let span = Span::current();
-        span.record("grant.id", field::display(body.grant_id));
-        span.record("agent.id", field::display(&body.agent_id));
-        span.record("session.id", field::display(&body.session_id));
-        log.grant_id = Some(body.grant_id);
-        log.agent_id = Some(body.agent_id.clone());
-        log.session_id = Some(body.session_id.clone());
+        identify(body, log);
 
         // 2. The grant covers this key and these exact bytes.
         if body.key_id != *key_id {
@@ -167,12 +171,34 @@ impl Service {
     }
 }
 
+/// Records who a grant speaks for, in the span and the request log.
+fn identify(body: &GrantBody, log: &mut RequestLog) {
+    let span = Span::current();
+    span.record("grant.id", field::display(body.grant_id));
+    span.record("agent.id", field::display(&body.agent_id));
+    span.record("session.id", field::display(&body.session_id));
+    log.grant_id = Some(body.grant_id);
+    log.agent_id = Some(body.agent_id.clone());
+    log.session_id = Some(body.session_id.clone());
+}
+
+/// Window errors are reported only after the signature verified: the grant is authentic.
+fn signature_was_valid(error: &GrantError) -> bool {
+    matches!(
+        error,
+        GrantError::Expired | GrantError::NotYetValid | GrantError::LifetimeTooLong
+    )
+}
+
+fn decode_body(grant: &SignedGrant) -> Option<GrantBody> {
+    let bytes = B64.decode(&grant.body).ok()?;
+    GrantBody::decode(&bytes).ok()
+}
+
 fn grant_refusal(error: GrantError) -> Refusal {
     let code = match &error {
         GrantError::BadSignature => SignerErrorCode::GrantBadSignature,
-        GrantError::Expired | GrantError::NotYetValid | GrantError::LifetimeTooLong => {
-            SignerErrorCode::GrantExpired
-        }
+        e if signature_was_valid(e) => SignerErrorCode::GrantExpired,
         _ => SignerErrorCode::GrantMalformed,
     };
     Refusal::new(code, crate::error_chain(&error))

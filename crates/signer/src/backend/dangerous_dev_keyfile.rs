@@ -247,12 +247,7 @@ pub fn generate(
     passphrase: &SecretString,
     params: KdfParams,
 ) -> Result<Address, KeyfileError> {
-    let mut seed = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(seed.as_mut_slice());
-    let key = SigningKey::from_bytes(&seed);
-    let public_key = Address::new(key.verifying_key().to_bytes());
-    let bytes = encrypt(&seed, &public_key, passphrase, params)?;
-
+    // Claim the path first, so an existing key is refused before any work is done.
     let io = |source| KeyfileError::Io {
         path: out.to_owned(),
         source,
@@ -266,12 +261,20 @@ pub fn generate(
             std::io::ErrorKind::AlreadyExists => KeyfileError::AlreadyExists(out.to_owned()),
             _ => io(e),
         })?;
-    let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(seed.as_mut_slice());
+    let public_key = Address::new(SigningKey::from_bytes(&seed).verifying_key().to_bytes());
+    let written = encrypt(&seed, &public_key, passphrase, params).and_then(|bytes| {
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(io)
+    });
     if let Err(e) = written {
         drop(file);
         // Best effort: a partial key file is useless and must not be mistaken for a key.
         let _ = std::fs::remove_file(out);
-        return Err(io(e));
+        return Err(e);
     }
     Ok(public_key)
 }
