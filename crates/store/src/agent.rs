@@ -5,7 +5,7 @@
 //! The store never sees a raw API key. The caller generates the key, shows it once, and hands
 //! the store only its public lookup id (the non-secret part embedded in the key) and the
 //! SHA-256 of the whole key. To authenticate, the caller looks the record up by the public id
-//! and compares the hash of the presented key with [`ApiKey::hash`] in constant time
+//! and compares the hash of the presented key with [`ApiKeyRecord::hash`] in constant time
 //! (`subtle::ConstantTimeEq`); the store does no comparison itself.
 
 use std::fmt;
@@ -62,7 +62,7 @@ pub struct NewApiKey {
 
 /// An API key's record.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey {
+pub struct ApiKeyRecord {
     /// The non-secret lookup id embedded in the key.
     pub key_id_public: String,
     /// The agent the key authenticates.
@@ -75,7 +75,7 @@ pub struct ApiKey {
     pub revoked_at_ms: Option<u64>,
 }
 
-impl ApiKey {
+impl ApiKeyRecord {
     /// Whether the key may still authenticate (it has not been revoked).
     pub fn is_usable(&self) -> bool {
         self.revoked_at_ms.is_none()
@@ -113,9 +113,9 @@ impl fmt::Debug for NewApiKey {
     }
 }
 
-impl fmt::Debug for ApiKey {
+impl fmt::Debug for ApiKeyRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey")
+        f.debug_struct("ApiKeyRecord")
             .field("key_id_public", &self.key_id_public)
             .field("agent_id", &self.agent_id)
             .field("hash", &Redacted)
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn debug_leaves_the_hash_out() -> Result<(), Box<dyn std::error::Error>> {
-        let key = ApiKey {
+        let key = ApiKeyRecord {
             key_id_public: "cf_live_ab12".into(),
             agent_id: AgentId::new("agent-1")?,
             hash: [0xab; 32],

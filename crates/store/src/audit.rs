@@ -15,7 +15,7 @@
 //! trail is exported to SIEMs and read by responders. The store cannot tell a secret from other
 //! text, so this is the caller's duty.
 
-use clawfirst_core::SessionId;
+use clawfirst_core::{AgentId, SessionId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::named_enum;
@@ -43,6 +43,8 @@ named_enum!(ActorKind, "actor kind", [
 
 /// The longest event name accepted.
 pub const MAX_EVENT_LEN: usize = 64;
+/// The actor id of [`AuditEvent::system`].
+pub const SYSTEM_ACTOR: &str = "clawfirst";
 /// The longest actor id accepted.
 pub const MAX_ACTOR_ID_LEN: usize = 128;
 
@@ -50,10 +52,17 @@ pub const MAX_ACTOR_ID_LEN: usize = 128;
 ///
 /// ```
 /// # use clawfirst_store::{ActorKind, AuditEvent};
-/// let event = AuditEvent::new(ActorKind::Agent, "agent-1", "tool.initialize_payment")
+/// # use clawfirst_core::AgentId;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let agent = AgentId::new("agent-1")?;
+/// let event = AuditEvent::agent(&agent, "tool.initialize_payment")
 ///     .detail("amount", "2.5 USDC")
-///     .detail("policy.version", "9f2c");
+///     .details(serde_json::json!({ "policy.version": "9f2c", "tier": 1 }));
+/// assert_eq!(event.actor_kind, ActorKind::Agent);
 /// assert_eq!(event.details["amount"], "2.5 USDC");
+/// assert_eq!(event.details["tier"], 1);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEvent {
@@ -88,6 +97,27 @@ impl AuditEvent {
         }
     }
 
+    /// An event caused by an agent.
+    pub fn agent(agent_id: &AgentId, event: impl Into<String>) -> Self {
+        Self::new(ActorKind::Agent, agent_id.as_str(), event)
+    }
+
+    /// An event caused by a human approver.
+    pub fn approver(approver_id: impl Into<String>, event: impl Into<String>) -> Self {
+        Self::new(ActorKind::Approver, approver_id, event)
+    }
+
+    /// An event caused by an operator or responder.
+    pub fn operator(operator_id: impl Into<String>, event: impl Into<String>) -> Self {
+        Self::new(ActorKind::Operator, operator_id, event)
+    }
+
+    /// An event caused by ClawFirst itself, with the actor id [`SYSTEM_ACTOR`]; use
+    /// [`AuditEvent::new`] to name a component instead.
+    pub fn system(event: impl Into<String>) -> Self {
+        Self::new(ActorKind::System, SYSTEM_ACTOR, event)
+    }
+
     /// Sets the time of the event.
     #[must_use]
     pub fn at_ms(mut self, at_ms: u64) -> Self {
@@ -97,8 +127,8 @@ impl AuditEvent {
 
     /// Names the session concerned.
     #[must_use]
-    pub fn session(mut self, session_id: SessionId) -> Self {
-        self.session_id = Some(session_id);
+    pub fn session(mut self, session_id: &SessionId) -> Self {
+        self.session_id = Some(session_id.clone());
         self
     }
 
@@ -106,6 +136,18 @@ impl AuditEvent {
     #[must_use]
     pub fn detail(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.details.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds every field of a JSON object; any other JSON value is added under the key `value`.
+    #[must_use]
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        match details {
+            serde_json::Value::Object(fields) => self.details.extend(fields),
+            other => {
+                self.details.insert("value".to_owned(), other);
+            }
+        }
         self
     }
 
@@ -209,13 +251,25 @@ mod tests {
     }
 
     #[test]
+    fn details_merge_objects_and_keep_other_values() {
+        let event = AuditEvent::system("x")
+            .detail("a", 1)
+            .details(serde_json::json!({ "b": 2, "a": 3 }))
+            .details(serde_json::json!([4]));
+        assert_eq!(
+            serde_json::Value::Object(event.details),
+            serde_json::json!({ "a": 3, "b": 2, "value": [4] })
+        );
+    }
+
+    #[test]
     fn binding_refuses_another_session() -> Result<(), Box<dyn std::error::Error>> {
         let one = SessionId::new("ps_one")?;
         let two = SessionId::new("ps_two")?;
         let mut unbound = event("a", "b");
         assert_eq!(unbound.bind_session(&one), Ok(()));
         assert_eq!(unbound.session_id.as_ref(), Some(&one));
-        let mut bound = event("a", "b").session(two);
+        let mut bound = event("a", "b").session(&two);
         assert!(bound.bind_session(&one).is_err());
         Ok(())
     }

@@ -32,6 +32,22 @@
 //! - **Durability.** [`SqliteOptions::synchronous`] defaults to [`Synchronous::Full`]; see
 //!   [`Synchronous::Normal`] for the trade-off.
 //!
+//! # Concurrency and PostgreSQL
+//!
+//! Every write runs in one `BEGIN IMMEDIATE` transaction, which takes SQLite's database-wide
+//! write lock before it reads; that is what makes idempotency checks, compare-and-set moves
+//! and the budget check atomic across tasks and across processes sharing the file (another
+//! process's lock is waited for up to [`SqliteOptions::busy_timeout`], then
+//! [`StoreError::Busy`], which is retryable). Reads use separate read-only connections and
+//! never block writers (WAL).
+//!
+//! PostgreSQL has no database-wide write lock, so its backend must serialize differently:
+//! lock the agent's row (`SELECT ... FROM agents WHERE agent_id = $1 FOR UPDATE`) at the start
+//! of every budget step and session move, and take audit sequence numbers from the single
+//! `audit_head` row (`UPDATE ... RETURNING`), which already serializes appends in both
+//! databases. The schema itself translates line by line (`BIGINT`, `BLOB` as `BYTEA`, the same
+//! constraints, triggers for the append-only audit log).
+//!
 //! # Security
 //!
 //! The store must never be given secrets. It keeps the SHA-256 of API keys, never the keys
@@ -41,7 +57,8 @@
 //! agent's free text, or key hashes, and the `Debug` output of sessions and keys leaves those
 //! out as well.
 //!
-//! Database files hold payment history and must be readable only by the service's user.
+//! Database files hold payment history: a new file (and its `-wal` and `-shm` companions) is
+//! created readable and writable by its owner only.
 
 #![forbid(unsafe_code)]
 
@@ -55,7 +72,7 @@ pub mod state;
 mod sqlite;
 mod store;
 
-pub use agent::{AgentRecord, AgentStatus, ApiKey, NewApiKey};
+pub use agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 pub use audit::{ActorKind, AuditEvent, AuditRecord};
 pub use budget::{BudgetWindow, CapExceeded, Reservation, ReservationState};
 pub use error::{StoreError, UnknownName};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clawfirst_core::{AgentId, Asset, KeyId, SessionId};
 use tracing::{debug, info, instrument, warn};
 
-use crate::agent::{AgentRecord, AgentStatus, ApiKey, NewApiKey};
+use crate::agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::budget::{CapExceeded, Reservation, ReservationState};
 use crate::error::StoreError;
@@ -69,11 +69,11 @@ impl Store {
     #[instrument(skip_all, fields(agent.id = %agent_id))]
     pub async fn create_agent(
         &self,
-        agent_id: AgentId,
-        key_id: KeyId,
+        agent_id: &AgentId,
+        key_id: &KeyId,
         audit: AuditEvent,
     ) -> Result<AgentRecord, StoreError> {
-        dispatch!(self, create_agent(agent_id, key_id, audit))
+        dispatch!(self, create_agent(agent_id.clone(), key_id.clone(), audit))
     }
 
     /// The agent, if it exists.
@@ -115,13 +115,13 @@ impl Store {
         &self,
         key: NewApiKey,
         audit: AuditEvent,
-    ) -> Result<ApiKey, StoreError> {
+    ) -> Result<ApiKeyRecord, StoreError> {
         dispatch!(self, add_api_key(key, audit))
     }
 
     /// The API key with this public id, revoked or not. The caller compares the hash of the
-    /// presented key with [`ApiKey::hash`] in constant time and checks [`ApiKey::is_usable`].
-    pub async fn api_key(&self, key_id_public: &str) -> Result<Option<ApiKey>, StoreError> {
+    /// presented key with [`ApiKeyRecord::hash`] in constant time and checks [`ApiKeyRecord::is_usable`].
+    pub async fn api_key(&self, key_id_public: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         dispatch!(self, api_key(key_id_public.to_owned()))
     }
 
@@ -275,7 +275,7 @@ impl Store {
     ///
     /// # Errors
     /// A database failure; the sessions expired before it stay expired.
-    #[instrument(skip_all, fields(now_ms))]
+    #[instrument(skip_all, fields(now_ms = now_ms))]
     pub async fn expire_due(&self, now_ms: u64) -> Result<Vec<Session>, StoreError> {
         let expired = dispatch!(self, expire_due(now_ms))?;
         for session in &expired {

@@ -5,7 +5,7 @@ use rusqlite::{Connection, Row};
 
 use super::convert::{Columns, to_i64};
 use super::{Result, audit};
-use crate::agent::{AgentRecord, AgentStatus, ApiKey, NewApiKey, valid_key_id_public};
+use crate::agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey, valid_key_id_public};
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
 
@@ -83,7 +83,11 @@ pub(super) fn set_status(
     find(tx, agent_id)?.ok_or_else(|| StoreError::AgentNotFound(agent_id.clone()).into())
 }
 
-pub(super) fn add_key(tx: &Connection, key: NewApiKey, audit_event: &AuditEvent) -> Result<ApiKey> {
+pub(super) fn add_key(
+    tx: &Connection,
+    key: NewApiKey,
+    audit_event: &AuditEvent,
+) -> Result<ApiKeyRecord> {
     if !valid_key_id_public(&key.key_id_public) {
         return Err(StoreError::InvalidKeyIdPublic.into());
     }
@@ -107,7 +111,7 @@ pub(super) fn add_key(tx: &Connection, key: NewApiKey, audit_event: &AuditEvent)
     )?;
     audit::append(tx, audit_event)?;
 
-    Ok(ApiKey {
+    Ok(ApiKeyRecord {
         key_id_public: key.key_id_public,
         agent_id: key.agent_id,
         hash: key.hash,
@@ -116,7 +120,7 @@ pub(super) fn add_key(tx: &Connection, key: NewApiKey, audit_event: &AuditEvent)
     })
 }
 
-pub(super) fn find_key(conn: &Connection, key_id_public: &str) -> Result<Option<ApiKey>> {
+pub(super) fn find_key(conn: &Connection, key_id_public: &str) -> Result<Option<ApiKeyRecord>> {
     if !valid_key_id_public(key_id_public) {
         return Ok(None);
     }
@@ -158,12 +162,12 @@ fn agent(row: &Row<'_>) -> Result<AgentRecord> {
     })
 }
 
-fn api_key(row: &Row<'_>) -> Result<ApiKey> {
+fn api_key(row: &Row<'_>) -> Result<ApiKeyRecord> {
     let c = Columns {
         row,
         table: "api_keys",
     };
-    Ok(ApiKey {
+    Ok(ApiKeyRecord {
         key_id_public: c.raw("key_id_public")?,
         agent_id: c.parsed("agent_id")?,
         hash: c.bytes("key_hash")?,

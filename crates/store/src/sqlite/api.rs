@@ -3,7 +3,7 @@
 use clawfirst_core::{AgentId, Asset, KeyId, SessionId};
 
 use super::{SqliteBackend, agents, audit, budget, schema, session_rows, sessions};
-use crate::agent::{AgentRecord, AgentStatus, ApiKey, NewApiKey};
+use crate::agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::budget::{CapExceeded, Reservation, ReservationState};
 use crate::error::StoreError;
@@ -56,7 +56,7 @@ impl SqliteBackend {
         &self,
         key: NewApiKey,
         event: AuditEvent,
-    ) -> Result<ApiKey, StoreError> {
+    ) -> Result<ApiKeyRecord, StoreError> {
         self.write("add_api_key", move |tx| agents::add_key(tx, key, &event))
             .await
     }
@@ -64,7 +64,7 @@ impl SqliteBackend {
     pub(crate) async fn api_key(
         &self,
         key_id_public: String,
-    ) -> Result<Option<ApiKey>, StoreError> {
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.read("api_key", move |conn| {
             agents::find_key(conn, &key_id_public)
         })

@@ -4,7 +4,7 @@ use clawfirst_core::{AgentId, Asset, SessionId};
 use rusqlite::Connection;
 
 use super::Result;
-use super::convert::to_i64;
+use super::convert::{Columns, to_i64};
 use crate::budget::ReservationState;
 use crate::error::StoreError;
 use crate::session::Session;
@@ -28,18 +28,11 @@ pub(super) fn counted_since(
 
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let created_at: i64 = row.get(0)?;
-        let amount: i64 = row.get(1)?;
-        match (u64::try_from(created_at), u64::try_from(amount)) {
-            (Ok(created_at), Ok(amount)) => out.push((created_at, amount)),
-            _ => {
-                return Err(StoreError::Corrupt {
-                    table: "reservations",
-                    column: "amount",
-                }
-                .into());
-            }
-        }
+        let c = Columns {
+            row,
+            table: "reservations",
+        };
+        out.push((c.u64("created_at_ms")?, c.u64("amount")?));
     }
     Ok(out)
 }
@@ -129,10 +122,10 @@ pub(super) fn state_of(
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
-    let text: String = row.get(0)?;
-    let state = text.parse().map_err(|_| StoreError::Corrupt {
+    Columns {
+        row,
         table: "reservations",
-        column: "state",
-    })?;
-    Ok(Some(state))
+    }
+    .parsed("state")
+    .map(Some)
 }

@@ -281,6 +281,10 @@ fn open_writer(
         path: path.to_path_buf(),
         source: Box::new(e),
     };
+    create_private(path).map_err(|e| StoreError::Open {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -312,6 +316,21 @@ fn open_writer(
         });
     }
     Ok(conn)
+}
+
+/// Creates a missing database file readable and writable by its owner only; SQLite gives its
+/// `-wal` and `-shm` files the same permissions. An existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process may create it at the same moment; either way it exists now.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn open_reader(path: &Path, busy_timeout_ms: i32) -> rusqlite::Result<Connection> {

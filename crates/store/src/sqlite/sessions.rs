@@ -118,7 +118,7 @@ pub(super) fn expire_one(tx: &Connection, id: &SessionId, now_ms: u64) -> Result
     }
     let event = AuditEvent::new(ActorKind::System, "store.expiry", "session.transition")
         .at_ms(now_ms)
-        .session(id.clone())
+        .session(id)
         .detail("from", current.state.as_str())
         .detail("to", SessionState::Expired.as_str())
         .detail("expires_at_ms", current.expires_at_ms);

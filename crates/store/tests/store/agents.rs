@@ -15,8 +15,8 @@ async fn agents_are_created_listed_and_suspended_with_an_audit_record() -> TestR
 
     let duplicate = store
         .create_agent(
-            bob.clone(),
-            KeyId::new("wallet-2")?,
+            &bob,
+            &KeyId::new("wallet-2")?,
             operator_event("agent.created", T0),
         )
         .await;

@@ -15,7 +15,7 @@ async fn records_are_numbered_without_gaps_and_read_back_intact() -> TestResult 
     let refused = store.append_audit(operator_event("", T0)).await;
     let event = AuditEvent::new(ActorKind::Approver, "carol@example.com", "approval.granted")
         .at_ms(T0 + 1)
-        .session(ps.clone())
+        .session(&ps)
         .detail("tier", 2)
         .detail("approvers", serde_json::json!(["carol"]));
     let second = store.append_audit(event.clone()).await?;

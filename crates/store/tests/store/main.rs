@@ -7,6 +7,7 @@ mod audit;
 mod budgets;
 mod expiry;
 mod idempotency;
+mod logs;
 mod reopen;
 mod settlement;
 mod support;

@@ -142,3 +142,22 @@ async fn both_durability_levels_open_and_unusable_options_are_refused() -> TestR
     );
     Ok(())
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_is_private_to_its_owner() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    store
+        .append_audit(operator_event("operator.login", T0))
+        .await?;
+
+    for suffix in ["", "-wal", "-shm"] {
+        let file = db.dir().join(format!("clawfirst.db{suffix}"));
+        let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    Ok(())
+}

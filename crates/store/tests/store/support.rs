@@ -81,8 +81,8 @@ pub async fn add_agent(store: &Store, name: &str) -> TestResult<AgentId> {
     let id = agent_id(name)?;
     store
         .create_agent(
-            id.clone(),
-            KeyId::new("wallet-1")?,
+            &id,
+            &KeyId::new("wallet-1")?,
             operator_event("agent.created", T0),
         )
         .await?;

@@ -156,7 +156,7 @@ async fn a_change_whose_audit_record_cannot_be_written_does_not_happen() -> Test
         matches!(refused, Err(StoreError::InvalidAuditEvent { .. })),
         "{refused:?}"
     );
-    let wrong_session = operator_event("session.transition", T0 + 1).session(session_id("ps_2")?);
+    let wrong_session = operator_event("session.transition", T0 + 1).session(&session_id("ps_2")?);
     let refused = store
         .transition(
             &id,
