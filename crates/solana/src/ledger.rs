@@ -192,9 +192,10 @@ pub enum LedgerError {
         /// The JSON-RPC error message.
         message: String,
     },
-    /// The ledger's own storage failed (the embedded localnet's database).
-    #[error("ledger storage failed")]
-    Storage(#[source] BoxError),
+    /// The ledger implementation itself failed (for the embedded localnet: its database or
+    /// an internal fault); the cause says which.
+    #[error("ledger backend failed")]
+    Backend(#[source] BoxError),
 }
 
 impl LedgerError {
@@ -203,7 +204,7 @@ impl LedgerError {
     pub const fn is_retryable(&self) -> bool {
         matches!(
             self,
-            LedgerError::Network(_) | LedgerError::Rpc { .. } | LedgerError::Storage(_)
+            LedgerError::Network(_) | LedgerError::Rpc { .. } | LedgerError::Backend(_)
         )
     }
 }
