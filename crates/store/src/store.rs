@@ -274,7 +274,8 @@ impl Store {
     /// per session. Returns the sessions expired by this call.
     ///
     /// # Errors
-    /// A database failure; the sessions expired before it stay expired.
+    /// A database failure. Sessions expired before it stay expired (and audited) but are not
+    /// in the error; a later call, or [`Store::audit_tail`], shows them.
     #[instrument(skip_all, fields(now_ms = now_ms))]
     pub async fn expire_due(&self, now_ms: u64) -> Result<Vec<Session>, StoreError> {
         let expired = dispatch!(self, expire_due(now_ms))?;
