@@ -24,24 +24,44 @@ impl AdminEndpoint {
     pub fn from_data_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("up.json");
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {}; start the server with `clawfirst up` first", path.display())
+            format!(
+                "cannot read {}; start the server with `clawfirst up` first",
+                path.display()
+            )
         })?;
         let value: Value = serde_json::from_str(&text).context("up.json is not valid JSON")?;
-        let url = value["admin_url"].as_str().context("up.json has no admin_url")?.to_owned();
-        let token = value["admin_token"].as_str().context("up.json has no admin_token")?;
-        Ok(Self { url, token: SecretString::new(token.to_owned()) })
+        let url = value["admin_url"]
+            .as_str()
+            .context("up.json has no admin_url")?
+            .to_owned();
+        let token = value["admin_token"]
+            .as_str()
+            .context("up.json has no admin_token")?;
+        Ok(Self {
+            url,
+            token: SecretString::new(token.to_owned()),
+        })
     }
 
-    async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let client = reqwest::Client::new();
-        let mut request = client.request(method, format!("{}{path}", self.url)).bearer_auth(self.token.expose());
+        let mut request = client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(self.token.expose());
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("the admin API at {} does not answer; is `clawfirst up` running?", self.url))?;
+        let response = request.send().await.with_context(|| {
+            format!(
+                "the admin API at {} does not answer; is `clawfirst up` running?",
+                self.url
+            )
+        })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -59,7 +79,12 @@ impl AdminEndpoint {
     /// # Errors
     /// When the server refuses or cannot be reached.
     pub async fn add_agent(&self, agent_id: &str) -> Result<Value> {
-        self.request(reqwest::Method::POST, "/agents", Some(json!({ "agent_id": agent_id }))).await
+        self.request(
+            reqwest::Method::POST,
+            "/agents",
+            Some(json!({ "agent_id": agent_id })),
+        )
+        .await
     }
 
     /// Lists agents.

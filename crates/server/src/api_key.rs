@@ -39,7 +39,11 @@ pub fn generate() -> NewApiKey {
     let lookup_id = hex::encode(id);
     let key = format!("{PREFIX}{lookup_id}_{}", URL_SAFE_NO_PAD.encode(secret));
     let hash = hash(&key);
-    NewApiKey { key: SecretString::new(key), lookup_id, hash }
+    NewApiKey {
+        key: SecretString::new(key),
+        lookup_id,
+        hash,
+    }
 }
 
 /// SHA-256 of a presented key.
@@ -54,7 +58,9 @@ pub fn lookup_id(key: &str) -> Option<&str> {
     let well_formed = id.len() == 12
         && id.bytes().all(|b| b.is_ascii_hexdigit())
         && secret.len() == 43
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     well_formed.then_some(id)
 }
 
@@ -78,7 +84,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_have_no_lookup_id() {
-        for bad in ["", "cfk_", "cfk_abc_def", "xyz_0123456789ab_", "cfk_0123456789ab_short"] {
+        for bad in [
+            "",
+            "cfk_",
+            "cfk_abc_def",
+            "xyz_0123456789ab_",
+            "cfk_0123456789ab_short",
+        ] {
             assert_eq!(lookup_id(bad), None, "{bad}");
         }
     }

@@ -85,7 +85,10 @@ enum AgentsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("clawfirst: cannot start the async runtime: {e}");
@@ -105,19 +108,34 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("CLAWFIRST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("CLAWFIRST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to standard error, so standard output stays clean for stdio MCP and --json.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Up { data_dir, listen, json } => {
-            crate::up::run(UpOptions { data_dir: data_dir.unwrap_or_else(default_data_dir), listen, json }).await
+        Command::Up {
+            data_dir,
+            listen,
+            json,
+        } => {
+            crate::up::run(UpOptions {
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                listen,
+                json,
+            })
+            .await
         }
         Command::Serve { config } => serve(&config).await,
         Command::Agents { command } => agents(command).await,
-        Command::Stdio { data_dir } => crate::stdio::run(&data_dir.unwrap_or_else(default_data_dir)).await,
+        Command::Stdio { data_dir } => {
+            crate::stdio::run(&data_dir.unwrap_or_else(default_data_dir)).await
+        }
     }
 }
 
@@ -133,7 +151,12 @@ async fn serve(path: &std::path::Path) -> Result<()> {
         payments: services.payments.clone(),
         admin_token_sha256: config.admin_token_sha256,
     };
-    let app = router(state, services.mcp.clone(), config.allowed_hosts.clone(), shutdown.clone());
+    let app = router(
+        state,
+        services.mcp.clone(),
+        config.allowed_hosts.clone(),
+        shutdown.clone(),
+    );
     tracing::info!(listen = %config.listen, "serving MCP over HTTP");
     let stop = shutdown.clone();
     let result = axum::serve(listener, app)
@@ -150,14 +173,24 @@ async fn serve(path: &std::path::Path) -> Result<()> {
 async fn agents(command: AgentsCommand) -> Result<()> {
     use crate::admin_client::AdminEndpoint;
     match command {
-        AgentsCommand::Add { agent_id, data_dir, json } => {
+        AgentsCommand::Add {
+            agent_id,
+            data_dir,
+            json,
+        } => {
             let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
             let created = admin.add_agent(&agent_id).await?;
             if json {
                 println!("{created}");
             } else {
-                println!("created agent {}", created["agent_id"].as_str().unwrap_or_default());
-                println!("API key (shown once): {}", created["api_key"].as_str().unwrap_or_default());
+                println!(
+                    "created agent {}",
+                    created["agent_id"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "API key (shown once): {}",
+                    created["api_key"].as_str().unwrap_or_default()
+                );
             }
             Ok(())
         }

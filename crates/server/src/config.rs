@@ -69,7 +69,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: impl Into<String>, message: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.to_string() }
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.to_string(),
+    }
 }
 
 /// The file as written.
@@ -221,11 +224,18 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the file or key at fault.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let raw: RawConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         Self::from_raw(raw, &base)
     }
 
@@ -250,8 +260,9 @@ impl Config {
         }
 
         let listen = raw.server.listen.as_deref().unwrap_or("127.0.0.1:8402");
-        let listen: SocketAddr =
-            listen.parse().map_err(|_| invalid("server.listen", "must be an IP:port address"))?;
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| invalid("server.listen", "must be an IP:port address"))?;
         let admin_token_sha256 = raw
             .server
             .admin_token_sha256
@@ -264,7 +275,10 @@ impl Config {
             .transpose()?;
         let tool_calls_per_minute = raw.server.tool_calls_per_minute.unwrap_or(6000);
         if tool_calls_per_minute == 0 {
-            return Err(invalid("server.tool_calls_per_minute", "must be greater than zero"));
+            return Err(invalid(
+                "server.tool_calls_per_minute",
+                "must be greater than zero",
+            ));
         }
 
         let durability = match raw.storage.synchronous.as_deref() {
@@ -278,7 +292,10 @@ impl Config {
 
         let ttl = raw.sessions.ttl_seconds.unwrap_or(900);
         if !(10..=86_400).contains(&ttl) {
-            return Err(invalid("sessions.ttl_seconds", "must be between 10 and 86400"));
+            return Err(invalid(
+                "sessions.ttl_seconds",
+                "must be between 10 and 86400",
+            ));
         }
         let price = raw.fees.compute_unit_price_micro_lamports.unwrap_or(1000);
         if price > 5_000_000 {
@@ -289,7 +306,10 @@ impl Config {
         }
         let slot_interval_ms = raw.localnet.slot_interval_ms.unwrap_or(100);
         if !(1..=10_000).contains(&slot_interval_ms) {
-            return Err(invalid("localnet.slot_interval_ms", "must be between 1 and 10000"));
+            return Err(invalid(
+                "localnet.slot_interval_ms",
+                "must be between 1 and 10000",
+            ));
         }
 
         let policy = build_policy(raw.limits)?;
@@ -300,9 +320,10 @@ impl Config {
         Ok(Self {
             base_dir: base_dir.to_owned(),
             listen,
-            allowed_hosts: raw.server.allowed_hosts.unwrap_or_else(|| {
-                vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
-            }),
+            allowed_hosts: raw
+                .server
+                .allowed_hosts
+                .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
             tool_naming: raw.server.tool_naming.unwrap_or_default(),
             admin_token_sha256,
             tool_calls_per_minute,
@@ -325,7 +346,11 @@ impl Config {
 fn build_limits(scope: &str, raw: RawLimits) -> Result<Limits, ConfigError> {
     let mut limits = Limits::default();
     for (kind, map, target) in [
-        ("per_transaction", raw.per_transaction, &mut limits.per_transaction),
+        (
+            "per_transaction",
+            raw.per_transaction,
+            &mut limits.per_transaction,
+        ),
         ("daily", raw.daily, &mut limits.daily),
     ] {
         for (asset_key, amount_text) in map {
@@ -345,7 +370,8 @@ fn build_policy(raw: RawLimitsSection) -> Result<Policy, ConfigError> {
     let defaults = build_limits("defaults", raw.defaults)?;
     let mut agents = BTreeMap::new();
     for (id, limits) in raw.agents {
-        let agent = AgentId::new(id.as_str()).map_err(|e| invalid(format!("limits.agents.{id}"), e))?;
+        let agent =
+            AgentId::new(id.as_str()).map_err(|e| invalid(format!("limits.agents.{id}"), e))?;
         agents.insert(agent, build_limits(&format!("agents.{id}"), limits)?);
     }
     Policy::new(defaults, agents).map_err(|e| invalid("limits", e))

@@ -40,7 +40,9 @@ pub fn default_data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(dir).join("clawfirst");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/clawfirst")
 }
 
@@ -56,7 +58,9 @@ impl DataDir {
         let root = if root.is_absolute() {
             root.to_owned()
         } else {
-            std::env::current_dir().context("cannot read the current directory")?.join(root)
+            std::env::current_dir()
+                .context("cannot read the current directory")?
+                .join(root)
         };
         Ok(Self { root })
     }
@@ -97,7 +101,10 @@ impl DataDir {
 
         // 1. The approval layer's grant key.
         let grant = GrantSigner::generate();
-        write_secret(&self.path("grant.key"), hex::encode(grant.seed().expose()).as_bytes())?;
+        write_secret(
+            &self.path("grant.key"),
+            hex::encode(grant.seed().expose()).as_bytes(),
+        )?;
 
         // 2. The development wallet, created by the signer binary so the key never passes
         //    through this process.
@@ -137,7 +144,8 @@ impl DataDir {
 
     /// Reads the admin token.
     pub fn admin_token(&self) -> Result<SecretString> {
-        let text = fs::read_to_string(self.path("admin.token")).context("cannot read admin.token")?;
+        let text =
+            fs::read_to_string(self.path("admin.token")).context("cannot read admin.token")?;
         Ok(SecretString::new(text.trim().to_owned()))
     }
 }
@@ -175,7 +183,10 @@ pub fn replace_secret(path: &Path, contents: &[u8]) -> Result<()> {
 pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        bail!("{} is readable by other users; run chmod 600 on it", path.display());
+        bail!(
+            "{} is readable by other users; run chmod 600 on it",
+            path.display()
+        );
     }
     let text = fs::read_to_string(path)?;
     let seed = hex::decode(text.trim())

@@ -128,7 +128,12 @@ pub struct ToolError {
 impl ToolError {
     /// A failure with empty details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: json!({}), retryable: false }
+        Self {
+            code,
+            message: message.into(),
+            details: json!({}),
+            retryable: false,
+        }
     }
 
     /// Invalid input in `field`.
@@ -151,7 +156,11 @@ impl ToolError {
 
     /// An internal failure; the cause is logged by the caller, never shown.
     pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalError, "internal error; nothing was signed").retryable()
+        Self::new(
+            ErrorCode::InternalError,
+            "internal error; nothing was signed",
+        )
+        .retryable()
     }
 
     /// The failure envelope: `{"success": false, "error": {...}, "timestamp": ms}`.

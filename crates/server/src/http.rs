@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clawfirst_store::NewApiKey;
 use clawfirst_core::{AgentId, SessionId};
+use clawfirst_store::NewApiKey;
 use clawfirst_store::{AgentStatus, AuditEvent, Store};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -61,14 +61,20 @@ pub fn router(
 
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate_agent));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_agent,
+        ));
     let admin_routes = Router::new()
         .route("/admin/v1/status", get(admin_status))
         .route("/admin/v1/sessions", get(admin_sessions))
         .route("/admin/v1/sessions/{id}", get(admin_session))
         .route("/admin/v1/audit", get(admin_audit))
         .route("/admin/v1/agents", get(admin_agents).post(admin_add_agent))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate_admin));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_admin,
+        ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -78,26 +84,45 @@ pub fn router(
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         return v.strip_prefix("Bearer ").map(str::trim);
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "unauthorized" }))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({ "error": "unauthorized" })),
+    )
+        .into_response()
 }
 
 async fn refuse(store: &Store, method: &str, reason: &str) -> Response {
-    info!(auth.method = method, auth.reason = reason, "authentication failed");
-    let audit = AuditEvent::system("auth.failed").details(json!({ "method": method, "reason": reason }));
+    info!(
+        auth.method = method,
+        auth.reason = reason,
+        "authentication failed"
+    );
+    let audit =
+        AuditEvent::system("auth.failed").details(json!({ "method": method, "reason": reason }));
     // The refusal stands whether or not the record is written.
     let _ = store.append_audit(audit).await;
     unauthorized()
 }
 
 /// Resolves the agent of an API key and attaches it to the request.
-async fn authenticate_agent(State(state): State<HttpState>, mut request: Request, next: Next) -> Response {
+async fn authenticate_agent(
+    State(state): State<HttpState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(presented) = bearer(request.headers()).map(str::to_owned) else {
         return refuse(&state.store, "api_key", "no credential").await;
     };
@@ -121,12 +146,18 @@ async fn authenticate_agent(State(state): State<HttpState>, mut request: Request
         Ok(_) => return refuse(&state.store, "api_key", "agent revoked").await,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
     }
-    request.extensions_mut().insert(AuthenticatedAgent(record.agent_id));
+    request
+        .extensions_mut()
+        .insert(AuthenticatedAgent(record.agent_id));
     next.run(request).await
 }
 
 /// Requires the admin token.
-async fn authenticate_admin(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+async fn authenticate_admin(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(expected) = state.admin_token_sha256 else {
         return (StatusCode::NOT_FOUND, "admin API disabled").into_response();
     };
@@ -148,7 +179,12 @@ struct ListQuery {
 }
 
 async fn admin_status(State(state): State<HttpState>) -> Response {
-    let agents = state.store.list_agents().await.map(|a| a.len()).unwrap_or(0);
+    let agents = state
+        .store
+        .list_agents()
+        .await
+        .map(|a| a.len())
+        .unwrap_or(0);
     axum::Json(json!({
         "network": state.payments.ledger().network().to_string(),
         "agents": agents,
@@ -162,7 +198,11 @@ async fn admin_sessions(State(state): State<HttpState>, Query(q): Query<ListQuer
         Ok(a) => a,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    match state.store.list_sessions(agent.as_ref(), q.limit.unwrap_or(50).min(1000)).await {
+    match state
+        .store
+        .list_sessions(agent.as_ref(), q.limit.unwrap_or(50).min(1000))
+        .await
+    {
         Ok(sessions) => {
             let items: Vec<_> = sessions.iter().map(crate::admin_view::session).collect();
             axum::Json(json!({ "sessions": items })).into_response()
@@ -179,7 +219,8 @@ async fn admin_session(State(state): State<HttpState>, Path(id): Path<String>) -
         Ok(Some(s)) => {
             let audit = state.store.audit_for_session(&id).await.unwrap_or_default();
             let audit: Vec<_> = audit.iter().map(crate::admin_view::audit).collect();
-            axum::Json(json!({ "session": crate::admin_view::session(&s), "audit": audit })).into_response()
+            axum::Json(json!({ "session": crate::admin_view::session(&s), "audit": audit }))
+                .into_response()
         }
         Ok(None) => (StatusCode::NOT_FOUND, "no such session").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
@@ -187,7 +228,11 @@ async fn admin_session(State(state): State<HttpState>, Path(id): Path<String>) -
 }
 
 async fn admin_audit(State(state): State<HttpState>, Query(q): Query<ListQuery>) -> Response {
-    match state.store.audit_tail(q.limit.unwrap_or(100).min(10_000)).await {
+    match state
+        .store
+        .audit_tail(q.limit.unwrap_or(100).min(10_000))
+        .await
+    {
         Ok(records) => {
             let items: Vec<_> = records.iter().map(crate::admin_view::audit).collect();
             axum::Json(json!({ "records": items })).into_response()
@@ -215,23 +260,43 @@ struct NewAgent {
 }
 
 /// Creates an agent paying from the default wallet key, and returns its API key once.
-async fn admin_add_agent(State(state): State<HttpState>, axum::Json(body): axum::Json<NewAgent>) -> Response {
+async fn admin_add_agent(
+    State(state): State<HttpState>,
+    axum::Json(body): axum::Json<NewAgent>,
+) -> Response {
     let Ok(agent_id) = AgentId::new(body.agent_id) else {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "agent_id: must be 1 to 64 letters, digits, '.', '_' or '-'" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({ "error": "agent_id: must be 1 to 64 letters, digits, '.', '_' or '-'" }),
+            ),
+        )
+            .into_response();
     };
     match state.store.agent(&agent_id).await {
         Ok(None) => {}
-        Ok(Some(_)) => return (StatusCode::CONFLICT, axum::Json(json!({ "error": "agent_id: already exists" }))).into_response(),
+        Ok(Some(_)) => {
+            return (
+                StatusCode::CONFLICT,
+                axum::Json(json!({ "error": "agent_id: already exists" })),
+            )
+                .into_response();
+        }
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
     }
     let key_id = state.payments.default_key_id().clone();
     let key = api_key::generate();
     let created = async {
-        let audit = AuditEvent::operator("admin", "agent.created").details(json!({ "agent_id": agent_id.as_str() }));
+        let audit = AuditEvent::operator("admin", "agent.created")
+            .details(json!({ "agent_id": agent_id.as_str() }));
         state.store.create_agent(&agent_id, &key_id, audit).await?;
         let audit = AuditEvent::operator("admin", "agent.key_issued")
             .details(json!({ "agent_id": agent_id.as_str(), "api_key_id": key.lookup_id }));
-        let new = NewApiKey { key_id_public: key.lookup_id.clone(), agent_id: agent_id.clone(), hash: key.hash };
+        let new = NewApiKey {
+            key_id_public: key.lookup_id.clone(),
+            agent_id: agent_id.clone(),
+            hash: key.hash,
+        };
         state.store.add_api_key(new, audit).await
     };
     match created.await {

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use clawfirst_core::{AgentId, now_ms};
+use clawfirst_store::AuditEvent;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use clawfirst_store::AuditEvent;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
@@ -53,7 +53,12 @@ impl McpApp {
     /// The MCP application over a payment service.
     pub fn new(payments: Arc<PaymentService>, naming: ToolNaming, calls_per_minute: u32) -> Self {
         let tools = ToolKind::ALL.iter().map(|k| k.definition(naming)).collect();
-        Self { payments, naming, limiter: RateLimiter::new(calls_per_minute), tools }
+        Self {
+            payments,
+            naming,
+            limiter: RateLimiter::new(calls_per_minute),
+            tools,
+        }
     }
 }
 
@@ -83,7 +88,12 @@ impl McpHandler {
     }
 
     /// Runs one tool for a caller and renders the envelope.
-    pub async fn call(&self, caller: &Caller, name: &str, args: Option<&rmcp::model::JsonObject>) -> Option<CallToolResult> {
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        name: &str,
+        args: Option<&rmcp::model::JsonObject>,
+    ) -> Option<CallToolResult> {
         let kind = ToolKind::from_name(name, self.app.naming)?;
         let now = now_ms();
 
@@ -92,9 +102,12 @@ impl McpHandler {
         if !rate.allowed {
             info!(agent.id = %caller.agent_id, tool = kind.base_name(), "rate limit exceeded");
             let retry_after = rate.reset_at_ms.saturating_sub(now).div_ceil(1000).max(1);
-            let err = ToolError::new(ErrorCode::RateLimitExceeded, "too many tool calls; retry later")
-                .with_details(json!({ "retry_after": retry_after, "limit": rate.limit }))
-                .retryable();
+            let err = ToolError::new(
+                ErrorCode::RateLimitExceeded,
+                "too many tool calls; retry later",
+            )
+            .with_details(json!({ "retry_after": retry_after, "limit": rate.limit }))
+            .retryable();
             return Some(failure(&err, now));
         }
 
@@ -121,11 +134,22 @@ impl McpHandler {
         })
     }
 
-    async fn dispatch(&self, kind: ToolKind, caller: &Caller, args: Option<&rmcp::model::JsonObject>) -> ToolResult {
+    async fn dispatch(
+        &self,
+        kind: ToolKind,
+        caller: &Caller,
+        args: Option<&rmcp::model::JsonObject>,
+    ) -> ToolResult {
         let p = &self.app.payments;
         match kind {
-            ToolKind::InitializePayment => p.initialize_payment(caller, input::initialize_payment(args)?).await,
-            ToolKind::AuthorizeTransaction => p.authorize_transaction(caller, &input::session_only(args)?).await,
+            ToolKind::InitializePayment => {
+                p.initialize_payment(caller, input::initialize_payment(args)?)
+                    .await
+            }
+            ToolKind::AuthorizeTransaction => {
+                p.authorize_transaction(caller, &input::session_only(args)?)
+                    .await
+            }
             ToolKind::VerifySettlement => {
                 let (id, commitment) = input::session_with_commitment(args)?;
                 p.verify_settlement(caller, &id, commitment).await
@@ -181,7 +205,10 @@ impl ServerHandler for McpHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult { tools: self.app.tools.clone(), ..ListToolsResult::default() })
+        Ok(ListToolsResult {
+            tools: self.app.tools.clone(),
+            ..ListToolsResult::default()
+        })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -197,9 +224,18 @@ impl ServerHandler for McpHandler {
             let err = ToolError::new(ErrorCode::Unauthorized, "not authenticated");
             return Ok(failure(&err, now_ms()).into());
         };
-        match self.call(&caller, &request.name, request.arguments.as_ref()).await {
+        match self
+            .call(&caller, &request.name, request.arguments.as_ref())
+            .await
+        {
             Some(result) => Ok(result.into()),
-            None => Err(McpError::invalid_params(format!("unknown tool {:?}", request.name.chars().take(64).collect::<String>()), None)),
+            None => Err(McpError::invalid_params(
+                format!(
+                    "unknown tool {:?}",
+                    request.name.chars().take(64).collect::<String>()
+                ),
+                None,
+            )),
         }
     }
 }

@@ -33,7 +33,10 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter allowing `limit` calls per agent per minute.
     pub fn new(limit: u32) -> Self {
-        Self { limit, windows: Mutex::new(HashMap::new()) }
+        Self {
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Counts one call at `now_ms`. A poisoned lock fails closed.
@@ -41,7 +44,12 @@ impl RateLimiter {
         let window_start = now_ms - now_ms % WINDOW_MS;
         let reset_at_ms = window_start + WINDOW_MS;
         let Ok(mut windows) = self.windows.lock() else {
-            return RateStatus { limit: self.limit, remaining: 0, reset_at_ms, allowed: false };
+            return RateStatus {
+                limit: self.limit,
+                remaining: 0,
+                reset_at_ms,
+                allowed: false,
+            };
         };
         let entry = windows.entry(agent.clone()).or_insert((window_start, 0));
         if entry.0 != window_start {
@@ -51,7 +59,12 @@ impl RateLimiter {
         if allowed {
             entry.1 += 1;
         }
-        RateStatus { limit: self.limit, remaining: self.limit - entry.1, reset_at_ms, allowed }
+        RateStatus {
+            limit: self.limit,
+            remaining: self.limit - entry.1,
+            reset_at_ms,
+            allowed,
+        }
     }
 }
 

@@ -68,9 +68,15 @@ impl Services {
             Durability::Full => Synchronous::Full,
             Durability::Normal => Synchronous::Normal,
         };
-        let store = Store::open_sqlite(&config.sqlite_path, SqliteOptions { synchronous, ..SqliteOptions::default() })
-            .await
-            .with_context(|| format!("cannot open {}", config.sqlite_path.display()))?;
+        let store = Store::open_sqlite(
+            &config.sqlite_path,
+            SqliteOptions {
+                synchronous,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot open {}", config.sqlite_path.display()))?;
 
         // 2. The ledger.
         let options = LocalnetOptions {
@@ -78,14 +84,21 @@ impl Services {
             ..LocalnetOptions::default()
         };
         let localnet = Arc::new(
-            Localnet::open(&config.localnet_state, options)
-                .with_context(|| format!("cannot open the ledger at {}", config.localnet_state.display()))?,
+            Localnet::open(&config.localnet_state, options).with_context(|| {
+                format!(
+                    "cannot open the ledger at {}",
+                    config.localnet_state.display()
+                )
+            })?,
         );
 
         // 3. The signer and the wallets it holds.
         let signer = SignerClient::new(config.signer_socket.clone());
         signer.health().await.with_context(|| {
-            format!("the signer does not answer on {}", config.signer_socket.display())
+            format!(
+                "the signer does not answer on {}",
+                config.signer_socket.display()
+            )
         })?;
         let mut key_ids: Vec<KeyId> = vec![config.default_key_id.clone()];
         for agent in store.list_agents().await? {
@@ -131,10 +144,23 @@ impl Services {
                 default_key_id: config.default_key_id.clone(),
             },
         }));
-        payments.recover().await.map_err(|e| anyhow::anyhow!("recovery failed: {e}"))?;
+        payments
+            .recover()
+            .await
+            .map_err(|e| anyhow::anyhow!("recovery failed: {e}"))?;
         let watcher = SettlementWatcher::start(payments.clone(), WATCH_INTERVAL);
-        let mcp = Arc::new(McpApp::new(payments.clone(), config.tool_naming, config.tool_calls_per_minute));
-        Ok(Self { store, payments, mcp, localnet, watcher: Some(watcher) })
+        let mcp = Arc::new(McpApp::new(
+            payments.clone(),
+            config.tool_naming,
+            config.tool_calls_per_minute,
+        ));
+        Ok(Self {
+            store,
+            payments,
+            mcp,
+            localnet,
+            watcher: Some(watcher),
+        })
     }
 
     /// Stops the background work.

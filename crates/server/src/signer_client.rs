@@ -16,7 +16,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use clawfirst_core::grant::SignedGrant;
-use clawfirst_core::signer_proto::{MAX_FRAME_BYTES, SignerErrorCode, SignerRequest, SignerResponse};
+use clawfirst_core::signer_proto::{
+    MAX_FRAME_BYTES, SignerErrorCode, SignerRequest, SignerResponse,
+};
 use clawfirst_core::{Address, GrantId, KeyId};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -92,7 +94,10 @@ impl std::fmt::Debug for Connection {
 impl SignerClient {
     /// A client of the signer listening on `socket`. Connects lazily.
     pub fn new(socket: PathBuf) -> Self {
-        Self { socket, pool: Mutex::new(Vec::new()) }
+        Self {
+            socket,
+            pool: Mutex::new(Vec::new()),
+        }
     }
 
     /// Asks the signer to sign `message` under `grant`.
@@ -105,12 +110,19 @@ impl SignerClient {
         message: &[u8],
         grant: SignedGrant,
     ) -> Result<SignOutcome, SignerClientError> {
-        let request =
-            SignerRequest::Sign { key_id: key_id.clone(), message: B64.encode(message), grant };
+        let request = SignerRequest::Sign {
+            key_id: key_id.clone(),
+            message: B64.encode(message),
+            grant,
+        };
         match self.call(&request).await? {
-            SignerResponse::Signed { signature, public_key } => {
-                Ok(SignOutcome { signature: decode_signature(&signature)?, public_key })
-            }
+            SignerResponse::Signed {
+                signature,
+                public_key,
+            } => Ok(SignOutcome {
+                signature: decode_signature(&signature)?,
+                public_key,
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -120,7 +132,12 @@ impl SignerClient {
     /// # Errors
     /// [`SignerClientError`].
     pub async fn public_key(&self, key_id: &KeyId) -> Result<Address, SignerClientError> {
-        match self.call(&SignerRequest::PublicKey { key_id: key_id.clone() }).await? {
+        match self
+            .call(&SignerRequest::PublicKey {
+                key_id: key_id.clone(),
+            })
+            .await?
+        {
             SignerResponse::PublicKey { public_key, .. } => Ok(public_key),
             other => Err(unexpected(other)),
         }
@@ -131,15 +148,19 @@ impl SignerClient {
     /// # Errors
     /// [`SignerClientError`].
     pub async fn grant_status(&self, grant_id: GrantId) -> Result<GrantUse, SignerClientError> {
-        let request = SignerRequest::GrantStatus { grant_id: grant_id.to_string() };
+        let request = SignerRequest::GrantStatus {
+            grant_id: grant_id.to_string(),
+        };
         match self.call(&request).await? {
             SignerResponse::GrantStatus { used: false, .. } => Ok(GrantUse::Unused),
-            SignerResponse::GrantStatus { used: true, signature: None } => {
-                Ok(GrantUse::UsedWithoutSignature)
-            }
-            SignerResponse::GrantStatus { used: true, signature: Some(s) } => {
-                Ok(GrantUse::Signed(decode_signature(&s)?))
-            }
+            SignerResponse::GrantStatus {
+                used: true,
+                signature: None,
+            } => Ok(GrantUse::UsedWithoutSignature),
+            SignerResponse::GrantStatus {
+                used: true,
+                signature: Some(s),
+            } => Ok(GrantUse::Signed(decode_signature(&s)?)),
             other => Err(unexpected(other)),
         }
     }
@@ -166,7 +187,10 @@ impl SignerClient {
         };
 
         let exchange = async {
-            conn.writer.write_all(&line).await.map_err(SignerClientError::Unreachable)?;
+            conn.writer
+                .write_all(&line)
+                .await
+                .map_err(SignerClientError::Unreachable)?;
             let mut buf = Vec::with_capacity(256);
             let n = (&mut conn.reader)
                 .take(u64::try_from(MAX_FRAME_BYTES).unwrap_or(u64::MAX))
@@ -198,9 +222,14 @@ impl SignerClient {
     }
 
     async fn connect(&self) -> Result<Connection, SignerClientError> {
-        let stream = UnixStream::connect(&self.socket).await.map_err(SignerClientError::Unreachable)?;
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(SignerClientError::Unreachable)?;
         let (read, writer) = stream.into_split();
-        Ok(Connection { reader: BufReader::new(read), writer })
+        Ok(Connection {
+            reader: BufReader::new(read),
+            writer,
+        })
     }
 }
 

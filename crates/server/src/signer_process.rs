@@ -52,12 +52,21 @@ pub fn dangerous_dev_keygen(out: &Path, passphrase_file: &Path) -> Result<String
         .arg(passphrase_file)
         .arg("--json")
         .output()
-        .with_context(|| format!("cannot run {}; build it with `cargo build --release`", bin.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot run {}; build it with `cargo build --release`",
+                bin.display()
+            )
+        })?;
     if !output.status.success() {
-        bail!("{} dangerous-dev-keygen failed: {}", bin.display(), String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "{} dangerous-dev-keygen failed: {}",
+            bin.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .context("the signer's keygen output is not JSON")?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("the signer's keygen output is not JSON")?;
     parsed["public_key"]
         .as_str()
         .map(str::to_owned)
@@ -77,6 +86,20 @@ impl SignerProcess {
     /// # Errors
     /// When it cannot start or does not become healthy within 20 seconds.
     pub async fn start(config: &Path, log: &Path, socket: &Path) -> Result<Self> {
+        Self::start_with_env(config, log, socket, &[]).await
+    }
+
+    /// As [`SignerProcess::start`], with extra environment variables for the signer (for
+    /// example `SOFTHSM2_CONF` for a PKCS#11 module).
+    ///
+    /// # Errors
+    /// When it cannot start or does not become healthy within 20 seconds.
+    pub async fn start_with_env(
+        config: &Path,
+        log: &Path,
+        socket: &Path,
+        env: &[(String, String)],
+    ) -> Result<Self> {
         let bin = signer_binary();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -89,6 +112,7 @@ impl SignerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
+            .envs(env.iter().cloned())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
@@ -105,14 +129,23 @@ impl SignerProcess {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         process.stop().await;
-        bail!("the signer did not answer within 20 seconds; see {}", log.display())
+        bail!(
+            "the signer did not answer within 20 seconds; see {}",
+            log.display()
+        )
     }
 
     /// Asks the signer to stop (SIGTERM), then kills it if it has not exited in 5 seconds.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-            if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_ok() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+                .await
+                .is_ok()
+            {
                 return;
             }
             warn!("the signer did not stop in time; killing it");

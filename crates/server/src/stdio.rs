@@ -41,10 +41,17 @@ async fn standalone(dir: &DataDir) -> Result<()> {
     let (stack, _) = Stack::start(dir, None).await?;
     crate::up::ensure_demo_agent(&stack.services.store, &stack.config).await?;
     info!(agent.id = %stack.config.stdio_agent, "serving MCP over stdio");
-    let handler = McpHandler::new(stack.services.mcp.clone(), Identity::Configured(stack.config.stdio_agent.clone()));
+    let handler = McpHandler::new(
+        stack.services.mcp.clone(),
+        Identity::Configured(stack.config.stdio_agent.clone()),
+    );
     let served = handler.serve(rmcp::transport::stdio()).await;
     let result = match served {
-        Ok(running) => running.waiting().await.map(|_| ()).context("the stdio session failed"),
+        Ok(running) => running
+            .waiting()
+            .await
+            .map(|_| ())
+            .context("the stdio session failed"),
         Err(e) => Err(anyhow::anyhow!("cannot start the stdio session: {e}")),
     };
     stack.stop().await;
@@ -54,10 +61,19 @@ async fn standalone(dir: &DataDir) -> Result<()> {
 /// Relays stdin lines to the running server and its answers to stdout.
 async fn attach(dir: &DataDir) -> Result<()> {
     let up: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path("up.json")).context("a server runs on the data directory but up.json is missing")?,
+        &std::fs::read_to_string(dir.path("up.json"))
+            .context("a server runs on the data directory but up.json is missing")?,
     )?;
-    let url = up["mcp_url"].as_str().context("up.json has no mcp_url")?.to_owned();
-    let key = SecretString::new(up["api_key"].as_str().context("up.json has no api_key")?.to_owned());
+    let url = up["mcp_url"]
+        .as_str()
+        .context("up.json has no mcp_url")?
+        .to_owned();
+    let key = SecretString::new(
+        up["api_key"]
+            .as_str()
+            .context("up.json has no api_key")?
+            .to_owned(),
+    );
     info!(mcp.url = %url, "attaching to the running server");
 
     let http = reqwest::Client::new();
@@ -77,7 +93,10 @@ async fn attach(dir: &DataDir) -> Result<()> {
         if let Some(v) = &protocol_version {
             request = request.header("mcp-protocol-version", v);
         }
-        let response = request.send().await.context("the running server does not answer")?;
+        let response = request
+            .send()
+            .await
+            .context("the running server does not answer")?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             bail!("the running server refused the API key in up.json");
@@ -89,7 +108,11 @@ async fn attach(dir: &DataDir) -> Result<()> {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let body = response.text().await?;
         let messages: Vec<String> = if is_sse {
-            body.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect()
+            body.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.trim().to_owned())
+                .filter(|d| !d.is_empty())
+                .collect()
         } else if body.trim().is_empty() {
             Vec::new()
         } else {

@@ -9,8 +9,8 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use clawfirst_core::secret::SecretString;
 use clawfirst_core::AgentId;
+use clawfirst_core::secret::SecretString;
 use clawfirst_store::{AuditEvent, NewApiKey, Store};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -89,7 +89,12 @@ impl Stack {
             );
         };
         let config = Config::load(&dir.path("clawfirst.toml"))?;
-        let signer = SignerProcess::start(&dir.path("signer.toml"), &dir.path("signer.log"), &config.signer_socket).await?;
+        let signer = SignerProcess::start(
+            &dir.path("signer.toml"),
+            &dir.path("signer.log"),
+            &config.signer_socket,
+        )
+        .await?;
         let demo = AgentId::new(DEMO_AGENT).map_err(|e| anyhow::anyhow!("{e}"))?;
         let fund = first_start.then_some((&demo, DemoFunding::DEFAULT));
         let services = match Services::start(&config, fund).await {
@@ -100,7 +105,15 @@ impl Stack {
                 return Err(e);
             }
         };
-        Ok((Self { config, services, signer, _lock: lock }, first_start))
+        Ok((
+            Self {
+                config,
+                services,
+                signer,
+                _lock: lock,
+            },
+            first_start,
+        ))
     }
 
     /// Stops the services and the signer.
@@ -111,18 +124,31 @@ impl Stack {
 }
 
 /// Creates the demo agent and its API key if they do not exist; returns the key when new.
-pub(crate) async fn ensure_demo_agent(store: &Store, config: &Config) -> Result<Option<SecretString>> {
+///
+/// # Errors
+/// Storage failures.
+pub async fn ensure_demo_agent(store: &Store, config: &Config) -> Result<Option<SecretString>> {
     let id = AgentId::new(DEMO_AGENT).map_err(|e| anyhow::anyhow!("{e}"))?;
     if store.agent(&id).await?.is_some() {
         return Ok(None);
     }
-    let created = AuditEvent::operator("up", "agent.created").details(json!({ "agent_id": DEMO_AGENT }));
-    store.create_agent(&id, &config.default_key_id, created).await?;
+    let created =
+        AuditEvent::operator("up", "agent.created").details(json!({ "agent_id": DEMO_AGENT }));
+    store
+        .create_agent(&id, &config.default_key_id, created)
+        .await?;
     let key = api_key::generate();
     let issued = AuditEvent::operator("up", "agent.key_issued")
         .details(json!({ "agent_id": DEMO_AGENT, "api_key_id": key.lookup_id }));
     store
-        .add_api_key(NewApiKey { key_id_public: key.lookup_id.clone(), agent_id: id, hash: key.hash }, issued)
+        .add_api_key(
+            NewApiKey {
+                key_id_public: key.lookup_id.clone(),
+                agent_id: id,
+                hash: key.hash,
+            },
+            issued,
+        )
         .await?;
     Ok(Some(key.key))
 }
@@ -138,7 +164,12 @@ pub async fn run(options: UpOptions) -> Result<()> {
     let new_key = ensure_demo_agent(&stack.services.store, &stack.config).await?;
     let listener = tokio::net::TcpListener::bind(stack.config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another server using it?", stack.config.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using it?",
+                stack.config.listen
+            )
+        })?;
     let base = format!("http://{}", stack.config.listen);
     let up_json = dir.path("up.json");
     let api_key = match new_key {
@@ -166,7 +197,12 @@ pub async fn run(options: UpOptions) -> Result<()> {
         payments: stack.services.payments.clone(),
         admin_token_sha256: stack.config.admin_token_sha256,
     };
-    let app = router(state, stack.services.mcp.clone(), stack.config.allowed_hosts.clone(), shutdown.clone());
+    let app = router(
+        state,
+        stack.services.mcp.clone(),
+        stack.config.allowed_hosts.clone(),
+        shutdown.clone(),
+    );
 
     if options.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -190,19 +226,29 @@ pub async fn run(options: UpOptions) -> Result<()> {
 fn previous_api_key(up_json: &Path) -> Option<SecretString> {
     let text = std::fs::read_to_string(up_json).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value["api_key"].as_str().map(|s| SecretString::new(s.to_owned()))
+    value["api_key"]
+        .as_str()
+        .map(|s| SecretString::new(s.to_owned()))
 }
 
 /// Revokes the demo agent's keys and issues a new one, when no earlier key can be shown.
 async fn rotate_demo_key(store: &Store) -> Result<SecretString> {
     let id = AgentId::new(DEMO_AGENT).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let revoked = AuditEvent::operator("up", "agent.keys_revoked").details(json!({ "agent_id": DEMO_AGENT }));
+    let revoked =
+        AuditEvent::operator("up", "agent.keys_revoked").details(json!({ "agent_id": DEMO_AGENT }));
     store.revoke_api_keys(&id, revoked).await?;
     let key = api_key::generate();
     let issued = AuditEvent::operator("up", "agent.key_issued")
         .details(json!({ "agent_id": DEMO_AGENT, "api_key_id": key.lookup_id }));
     store
-        .add_api_key(NewApiKey { key_id_public: key.lookup_id.clone(), agent_id: id, hash: key.hash }, issued)
+        .add_api_key(
+            NewApiKey {
+                key_id_public: key.lookup_id.clone(),
+                agent_id: id,
+                hash: key.hash,
+            },
+            issued,
+        )
         .await?;
     Ok(key.key)
 }
@@ -227,20 +273,42 @@ fn print_banner(summary: &serde_json::Value, up_json: &Path, first_start: bool, 
             }
         }
     });
-    println!("ClawFirst is up{}.", if first_start { " (new data directory)" } else { " (resumed)" });
+    println!(
+        "ClawFirst is up{}.",
+        if first_start {
+            " (new data directory)"
+        } else {
+            " (resumed)"
+        }
+    );
     println!();
     println!("  MCP endpoint   {url}");
-    println!("  agent          {}", summary["agent_id"].as_str().unwrap_or_default());
-    println!("  wallet         {} (localnet)", summary["wallet"].as_str().unwrap_or("unavailable"));
-    println!("  admin API      {}", summary["admin_url"].as_str().unwrap_or_default());
+    println!(
+        "  agent          {}",
+        summary["agent_id"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  wallet         {} (localnet)",
+        summary["wallet"].as_str().unwrap_or("unavailable")
+    );
+    println!(
+        "  admin API      {}",
+        summary["admin_url"].as_str().unwrap_or_default()
+    );
     println!("  data dir       {}", dir.root().display());
     println!("  credentials    {} (mode 0600)", up_json.display());
     println!();
     println!("MCP client configuration (streamable HTTP):");
-    println!("{}", serde_json::to_string_pretty(&client).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&client).unwrap_or_default()
+    );
     println!();
     println!("Or over stdio, attaching to this server while it runs:");
-    println!("{}", serde_json::to_string_pretty(&stdio).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&stdio).unwrap_or_default()
+    );
     println!();
     println!("Press Ctrl-C to stop.");
 }
@@ -250,13 +318,14 @@ pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -15,8 +15,7 @@ use clawfirst_policy::{Decision, PaymentFacts};
 use clawfirst_solana::ledger::LedgerError;
 use clawfirst_solana::{assemble_transaction, build_message};
 use clawfirst_store::{
-    AuditEvent, BudgetWindow, Failure, Reservation, Session, SessionPatch, SessionState,
-    StoreError,
+    AuditEvent, BudgetWindow, Failure, Reservation, Session, SessionPatch, SessionState, StoreError,
 };
 use serde_json::json;
 use tracing::{debug, info, instrument, warn};
@@ -49,31 +48,55 @@ impl PaymentService {
         }
         let (key_id, payer) = self.wallet_of(caller).await?;
         if key_id != session.key_id || payer != session.payer {
-            return Err(ToolError::new(ErrorCode::InvalidWallet, "the agent's wallet changed"));
+            return Err(ToolError::new(
+                ErrorCode::InvalidWallet,
+                "the agent's wallet changed",
+            ));
         }
         let now = now_ms();
         if now >= session.expires_at_ms {
-            self.close(&session, SessionState::Expired, None, "session.expired").await?;
-            return Err(ToolError::new(ErrorCode::SessionExpired, "the session has expired"));
+            self.close(&session, SessionState::Expired, None, "session.expired")
+                .await?;
+            return Err(ToolError::new(
+                ErrorCode::SessionExpired,
+                "the session has expired",
+            ));
         }
         if let Some(after) = session.execute_after_ms.filter(|t| now < *t) {
-            return Err(ToolError::new(ErrorCode::InvalidState, "the payment is scheduled for later")
-                .with_details(json!({ "execute_after_ms": after }))
-                .retryable());
+            return Err(ToolError::new(
+                ErrorCode::InvalidState,
+                "the payment is scheduled for later",
+            )
+            .with_details(json!({ "execute_after_ms": after }))
+            .retryable());
         }
 
         // 2. Policy.
         let amount = Amount::from_base_units(session.asset, session.amount)
             .map_err(|e| internal("session amount", &e))?;
-        let permit = match self.policy.evaluate(&PaymentFacts { agent_id: &caller.agent_id, amount })
-        {
+        let permit = match self.policy.evaluate(&PaymentFacts {
+            agent_id: &caller.agent_id,
+            amount,
+        }) {
             Decision::Allow(permit) => permit,
             Decision::Deny(denial) => {
                 info!(policy.rule = %denial.rule, policy.version = %denial.policy_version, "payment denied");
-                let failure = Failure { code: "POLICY_VIOLATION".into(), message: denial.reason.clone() };
-                self.close(&session, SessionState::Rejected, Some((failure, denial.rule.name())), "policy.denied")
-                    .await?;
-                return Err(policy_violation(denial.rule.name(), &denial.reason, &denial.policy_version.to_string()));
+                let failure = Failure {
+                    code: "POLICY_VIOLATION".into(),
+                    message: denial.reason.clone(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Rejected,
+                    Some((failure, denial.rule.name())),
+                    "policy.denied",
+                )
+                .await?;
+                return Err(policy_violation(
+                    denial.rule.name(),
+                    &denial.reason,
+                    &denial.policy_version.to_string(),
+                ));
             }
         };
         debug!(policy.rule = %permit.rule(), "payment allowed by policy");
@@ -102,7 +125,11 @@ impl PaymentService {
 
         // 5. Reserve the budget and approve, atomically.
         let reservation = Reservation::new(
-            permit.budgets().iter().map(|b| BudgetWindow::new(b.rule.name(), b.window_ms, b.cap)).collect(),
+            permit
+                .budgets()
+                .iter()
+                .map(|b| BudgetWindow::new(b.rule.name(), b.window_ms, b.cap))
+                .collect(),
         );
         let patch = SessionPatch {
             message: Some(message.clone()),
@@ -111,25 +138,50 @@ impl PaymentService {
             policy_rule: Some(permit.rule().name().to_owned()),
             ..SessionPatch::default()
         };
-        let audit = AuditEvent::agent(&caller.agent_id, "grant.issued").session(&session.id).details(json!({
-            "grant_id": grant_body.grant_id.to_string(),
-            "policy_rule": permit.rule().name(),
-            "policy_version": permit.policy_version().to_string(),
-            "message_sha256": hex::encode(grant_body.message_sha256),
-            "expires_at_ms": grant_body.expires_at_ms,
-        }));
+        let audit = AuditEvent::agent(&caller.agent_id, "grant.issued")
+            .session(&session.id)
+            .details(json!({
+                "grant_id": grant_body.grant_id.to_string(),
+                "policy_rule": permit.rule().name(),
+                "policy_version": permit.policy_version().to_string(),
+                "message_sha256": hex::encode(grant_body.message_sha256),
+                "expires_at_ms": grant_body.expires_at_ms,
+            }));
         let approved = match self
             .store
-            .reserve_and_transition(&session.id, SessionState::Initialized, SessionState::Approved, reservation, patch, audit)
+            .reserve_and_transition(
+                &session.id,
+                SessionState::Initialized,
+                SessionState::Approved,
+                reservation,
+                patch,
+                audit,
+            )
             .await
         {
             Ok(Ok(s)) => s,
             Ok(Err(exceeded)) => {
                 info!(policy.rule = %exceeded.name, "payment denied by a rolling cap");
-                let reason = format!("the payment would exceed the {} ({} of {} base units used)", exceeded.name, exceeded.used, exceeded.cap);
-                let failure = Failure { code: "POLICY_VIOLATION".into(), message: reason.clone() };
-                self.close(&session, SessionState::Rejected, Some((failure, &exceeded.name)), "policy.denied").await?;
-                return Err(policy_violation(&exceeded.name, &reason, &permit.policy_version().to_string()));
+                let reason = format!(
+                    "the payment would exceed the {} ({} of {} base units used)",
+                    exceeded.name, exceeded.used, exceeded.cap
+                );
+                let failure = Failure {
+                    code: "POLICY_VIOLATION".into(),
+                    message: reason.clone(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Rejected,
+                    Some((failure, &exceeded.name)),
+                    "policy.denied",
+                )
+                .await?;
+                return Err(policy_violation(
+                    &exceeded.name,
+                    &reason,
+                    &permit.policy_version().to_string(),
+                ));
             }
             Err(StoreError::StateConflict { .. }) => {
                 // Another call moved the session first; report where it is now.
@@ -140,7 +192,8 @@ impl PaymentService {
         };
 
         // 6 and 7.
-        self.sign_and_submit(approved, &key_id, &message, grant).await
+        self.sign_and_submit(approved, &key_id, &message, grant)
+            .await
     }
 
     /// Asks the signer for the signature, stores the signed transaction, submits it.
@@ -153,30 +206,67 @@ impl PaymentService {
     ) -> ToolResult {
         let outcome = match self.signer.sign(key_id, message, grant).await {
             Ok(outcome) => outcome,
-            Err(SignerClientError::Refused { code, message: reason }) => {
+            Err(SignerClientError::Refused {
+                code,
+                message: reason,
+            }) => {
                 warn!(signer.code = ?code, signer.reason = %reason, "signer refused");
-                let failure = Failure { code: "SIGNATURE_FAILED".into(), message: format!("{code:?}") };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "signer.refused").await?;
-                return Err(ToolError::new(ErrorCode::SignatureFailed, "the signer refused the payment; nothing was sent"));
+                let failure = Failure {
+                    code: "SIGNATURE_FAILED".into(),
+                    message: format!("{code:?}"),
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "signer.refused",
+                )
+                .await?;
+                return Err(ToolError::new(
+                    ErrorCode::SignatureFailed,
+                    "the signer refused the payment; nothing was sent",
+                ));
             }
             Err(e) => {
                 warn!(error = %super::ErrorChain(&e), "signer unavailable; the session will be recovered");
-                return Err(ToolError::new(ErrorCode::SignatureFailed, "the signer is unavailable; the payment has not been sent")
-                    .with_details(json!({ "state": "approved" }))
-                    .retryable());
+                return Err(ToolError::new(
+                    ErrorCode::SignatureFailed,
+                    "the signer is unavailable; the payment has not been sent",
+                )
+                .with_details(json!({ "state": "approved" }))
+                .retryable());
             }
         };
         if outcome.public_key != session.payer {
-            let failure = Failure { code: "SIGNATURE_FAILED".into(), message: "signed by an unexpected key".into() };
-            self.close(&session, SessionState::Failed, Some((failure, "")), "signer.wrong_key").await?;
-            return Err(ToolError::new(ErrorCode::SignatureFailed, "the signer used an unexpected key; nothing was sent"));
+            let failure = Failure {
+                code: "SIGNATURE_FAILED".into(),
+                message: "signed by an unexpected key".into(),
+            };
+            self.close(
+                &session,
+                SessionState::Failed,
+                Some((failure, "")),
+                "signer.wrong_key",
+            )
+            .await?;
+            return Err(ToolError::new(
+                ErrorCode::SignatureFailed,
+                "the signer used an unexpected key; nothing was sent",
+            ));
         }
-        self.store_signed(session, message, &outcome.signature).await
+        self.store_signed(session, message, &outcome.signature)
+            .await
     }
 
     /// Stores the signed transaction, then submits it.
-    pub(super) async fn store_signed(&self, session: Session, message: &[u8], signature: &[u8; 64]) -> ToolResult {
-        let transaction = assemble_transaction(message, signature).map_err(|e| internal("assemble", &e))?;
+    pub(super) async fn store_signed(
+        &self,
+        session: Session,
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> ToolResult {
+        let transaction =
+            assemble_transaction(message, signature).map_err(|e| internal("assemble", &e))?;
         let signature_text = bs58::encode(signature).into_string();
         let patch = SessionPatch {
             signature: Some(signature_text.clone()),
@@ -188,7 +278,13 @@ impl PaymentService {
             .details(json!({ "signature": signature_text, "grant_id": session.grant_id.map(|g| g.to_string()) }));
         let signed = self
             .store
-            .transition(&session.id, SessionState::Approved, SessionState::Signed, patch, audit)
+            .transition(
+                &session.id,
+                SessionState::Approved,
+                SessionState::Signed,
+                patch,
+                audit,
+            )
             .await
             .map_err(|e| internal("store signed transaction", &e))?;
         self.submit(signed).await
@@ -201,34 +297,69 @@ impl PaymentService {
         };
         match self.ledger.submit(&transaction).await {
             Ok(signature) => {
-                let audit = AuditEvent::system("ledger.submitted").session(&session.id).details(json!({ "signature": signature }));
+                let audit = AuditEvent::system("ledger.submitted")
+                    .session(&session.id)
+                    .details(json!({ "signature": signature }));
                 let submitted = self
                     .store
-                    .transition(&session.id, SessionState::Signed, SessionState::Submitted, SessionPatch::default(), audit)
+                    .transition(
+                        &session.id,
+                        SessionState::Signed,
+                        SessionState::Submitted,
+                        SessionPatch::default(),
+                        audit,
+                    )
                     .await
                     .map_err(|e| internal("record submission", &e))?;
                 Ok(self.session_view(&submitted))
             }
             Err(LedgerError::InsufficientFunds { .. }) => {
-                let failure = Failure { code: "INSUFFICIENT_BALANCE".into(), message: "the ledger refused: insufficient funds".into() };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "ledger.rejected").await?;
-                Err(ToolError::new(ErrorCode::InsufficientBalance, "the wallet cannot cover the payment and its fees"))
+                let failure = Failure {
+                    code: "INSUFFICIENT_BALANCE".into(),
+                    message: "the ledger refused: insufficient funds".into(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "ledger.rejected",
+                )
+                .await?;
+                Err(ToolError::new(
+                    ErrorCode::InsufficientBalance,
+                    "the wallet cannot cover the payment and its fees",
+                ))
             }
             Err(e @ (LedgerError::Rejected { .. } | LedgerError::BlockhashExpired)) => {
                 let reason = match e {
                     LedgerError::Rejected { reason } => reason,
                     other => other.to_string(),
                 };
-                let failure = Failure { code: "TRANSACTION_FAILED".into(), message: reason.clone() };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "ledger.rejected").await?;
-                Err(ToolError::new(ErrorCode::TransactionFailed, "the ledger rejected the transaction")
-                    .with_details(json!({ "reason": reason })))
+                let failure = Failure {
+                    code: "TRANSACTION_FAILED".into(),
+                    message: reason.clone(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "ledger.rejected",
+                )
+                .await?;
+                Err(ToolError::new(
+                    ErrorCode::TransactionFailed,
+                    "the ledger rejected the transaction",
+                )
+                .with_details(json!({ "reason": reason })))
             }
             Err(e) => {
                 warn!(error = %super::ErrorChain(&e), "submission outcome unknown");
-                Err(ToolError::new(ErrorCode::NetworkError, "the ledger did not answer; the payment may still land: call verify_settlement")
-                    .with_details(json!({ "state": "signed", "signature": session.signature }))
-                    .retryable())
+                Err(ToolError::new(
+                    ErrorCode::NetworkError,
+                    "the ledger did not answer; the payment may still land: call verify_settlement",
+                )
+                .with_details(json!({ "state": "signed", "signature": session.signature }))
+                .retryable())
             }
         }
     }
@@ -250,8 +381,16 @@ impl PaymentService {
             "failure": failure.as_ref().map(|f| json!({ "code": f.code, "message": f.message })),
             "rule": rule,
         }));
-        let patch = SessionPatch { failure, policy_rule: rule, ..SessionPatch::default() };
-        match self.store.transition(&session.id, session.state, to, patch, audit).await {
+        let patch = SessionPatch {
+            failure,
+            policy_rule: rule,
+            ..SessionPatch::default()
+        };
+        match self
+            .store
+            .transition(&session.id, session.state, to, patch, audit)
+            .await
+        {
             Ok(s) => Ok(s),
             Err(StoreError::StateConflict { .. }) => self
                 .store
@@ -265,19 +404,28 @@ impl PaymentService {
 }
 
 fn policy_violation(rule: &str, reason: &str, version: &str) -> ToolError {
-    ToolError::new(ErrorCode::PolicyViolation, format!("denied by {rule}: {reason}"))
-        .with_details(json!({ "rule": rule, "policy_version": version }))
+    ToolError::new(
+        ErrorCode::PolicyViolation,
+        format!("denied by {rule}: {reason}"),
+    )
+    .with_details(json!({ "rule": rule, "policy_version": version }))
 }
 
 /// The error for a session whose state does not allow authorization.
 pub(super) fn state_error(session: &Session, state: SessionState) -> ToolError {
     let details = json!({ "session_id": session.id.as_str(), "state": state.to_string() });
     match state {
-        SessionState::Expired => ToolError::new(ErrorCode::SessionExpired, "the session has expired").with_details(details),
-        SessionState::AwaitingApproval => {
-            ToolError::new(ErrorCode::ApprovalRequired, "the payment is waiting for human approval").with_details(details)
+        SessionState::Expired => {
+            ToolError::new(ErrorCode::SessionExpired, "the session has expired")
+                .with_details(details)
         }
-        _ => ToolError::new(ErrorCode::InvalidState, format!("the session is {state}")).with_details(details),
+        SessionState::AwaitingApproval => ToolError::new(
+            ErrorCode::ApprovalRequired,
+            "the payment is waiting for human approval",
+        )
+        .with_details(details),
+        _ => ToolError::new(ErrorCode::InvalidState, format!("the session is {state}"))
+            .with_details(details),
     }
 }
 
@@ -285,8 +433,9 @@ pub(super) fn state_error(session: &Session, state: SessionState) -> ToolError {
 pub(super) fn ledger_error(e: LedgerError) -> ToolError {
     warn!(error = %super::ErrorChain(&e), "ledger failure");
     match e {
-        LedgerError::Rpc { .. } => ToolError::new(ErrorCode::RpcError, "the ledger answered with an error").retryable(),
+        LedgerError::Rpc { .. } => {
+            ToolError::new(ErrorCode::RpcError, "the ledger answered with an error").retryable()
+        }
         _ => ToolError::new(ErrorCode::NetworkError, "the ledger is unavailable").retryable(),
     }
 }
-

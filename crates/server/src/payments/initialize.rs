@@ -1,7 +1,9 @@
 //! `initialize_payment`: a session from the agent's intent.
 
 use clawfirst_core::{Address, SessionId, now_ms};
-use clawfirst_store::{AuditEvent, CreateOutcome, NewSession, SettlementConstraint as StoredConstraint, StoreError};
+use clawfirst_store::{
+    AuditEvent, CreateOutcome, NewSession, SettlementConstraint as StoredConstraint, StoreError,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::{debug, instrument};
@@ -28,7 +30,10 @@ impl PaymentService {
             .resolve(&req.recipient)
             .map_err(|e| ToolError::invalid_input("recipient", e))?;
         if recipient == payer {
-            return Err(ToolError::invalid_input("recipient", "is the agent's own wallet"));
+            return Err(ToolError::invalid_input(
+                "recipient",
+                "is the agent's own wallet",
+            ));
         }
         if matches!(req.constraint, SettlementConstraint::DeferUntilApproval) {
             return Err(ToolError::invalid_input(
@@ -43,8 +48,10 @@ impl PaymentService {
             SettlementConstraint::Scheduled { execute_after_ms } => Some(execute_after_ms),
             _ => None,
         };
-        let expires_at_ms =
-            execute_after_ms.unwrap_or(now).max(now).saturating_add(self.settings.session_ttl_ms);
+        let expires_at_ms = execute_after_ms
+            .unwrap_or(now)
+            .max(now)
+            .saturating_add(self.settings.session_ttl_ms);
         let id = SessionId::random();
         let new = NewSession {
             id: id.clone(),

@@ -133,23 +133,40 @@ impl PaymentService {
         match agent.status {
             AgentStatus::Active => {}
             AgentStatus::Suspended => {
-                return Err(ToolError::new(ErrorCode::AgentSuspended, "agent is suspended"));
+                return Err(ToolError::new(
+                    ErrorCode::AgentSuspended,
+                    "agent is suspended",
+                ));
             }
-            _ => return Err(ToolError::new(ErrorCode::Unauthorized, "agent is not active")),
+            _ => {
+                return Err(ToolError::new(
+                    ErrorCode::Unauthorized,
+                    "agent is not active",
+                ));
+            }
         }
         let address = self.wallets.get(&agent.key_id).copied().ok_or_else(|| {
-            ToolError::new(ErrorCode::InvalidWallet, "the agent's wallet key is not available")
+            ToolError::new(
+                ErrorCode::InvalidWallet,
+                "the agent's wallet key is not available",
+            )
         })?;
         Ok((agent.key_id, address))
     }
 
     /// Loads a session of the caller's; another agent's session does not exist for it.
     async fn session_of(&self, caller: &Caller, id: &SessionId) -> Result<Session, ToolError> {
-        let session = self.store.session(id).await.map_err(|e| internal("load session", &e))?;
+        let session = self
+            .store
+            .session(id)
+            .await
+            .map_err(|e| internal("load session", &e))?;
         match session {
             Some(s) if s.agent_id == caller.agent_id => Ok(s),
-            _ => Err(ToolError::new(ErrorCode::SessionNotFound, "no such session")
-                .with_details(serde_json::json!({ "session_id": id.as_str() }))),
+            _ => Err(
+                ToolError::new(ErrorCode::SessionNotFound, "no such session")
+                    .with_details(serde_json::json!({ "session_id": id.as_str() })),
+            ),
         }
     }
 }

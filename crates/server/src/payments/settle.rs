@@ -20,7 +20,6 @@ use super::{Caller, PaymentService, ToolResult, internal};
 use crate::error::ToolError;
 use crate::signer_client::GrantUse;
 
-
 /// Sessions left in `approved` or `signed` for this long are considered abandoned by the call
 /// that created them and are resolved by the watcher.
 const ABANDONED_AFTER_MS: u64 = 15_000;
@@ -44,7 +43,10 @@ impl PaymentService {
         let mut view = self.session_view(&session);
         let reached = reached_commitment(session.state);
         if let Some(map) = view.as_object_mut() {
-            map.insert("settled".into(), Value::Bool(reached.is_some_and(|c| c >= wanted)));
+            map.insert(
+                "settled".into(),
+                Value::Bool(reached.is_some_and(|c| c >= wanted)),
+            );
             map.insert("requested_commitment".into(), json!(wanted));
         }
         Ok(view)
@@ -59,7 +61,12 @@ impl PaymentService {
         let pending = self
             .store
             .sessions_in_states(
-                &[SessionState::Approved, SessionState::Signed, SessionState::Submitted, SessionState::Confirmed],
+                &[
+                    SessionState::Approved,
+                    SessionState::Signed,
+                    SessionState::Submitted,
+                    SessionState::Confirmed,
+                ],
                 usize::MAX,
             )
             .await
@@ -83,14 +90,23 @@ impl PaymentService {
     /// # Errors
     /// A store failure.
     pub async fn watch_once(&self) -> Result<(), ToolError> {
-        let expired = self.store.expire_due(now_ms()).await.map_err(|e| internal("expire", &e))?;
+        let expired = self
+            .store
+            .expire_due(now_ms())
+            .await
+            .map_err(|e| internal("expire", &e))?;
         for s in &expired {
             debug!(session.id = %s.id, "session expired");
         }
         let pending = self
             .store
             .sessions_in_states(
-                &[SessionState::Submitted, SessionState::Confirmed, SessionState::Approved, SessionState::Signed],
+                &[
+                    SessionState::Submitted,
+                    SessionState::Confirmed,
+                    SessionState::Approved,
+                    SessionState::Signed,
+                ],
                 BATCH,
             )
             .await
@@ -106,7 +122,11 @@ impl PaymentService {
 
     /// Moves a session forward as far as the signer and the ledger allow. `approved` and
     /// `signed` sessions younger than `min_age_ms` are left to the call that is handling them.
-    pub(super) async fn advance(&self, session: Session, min_age_ms: u64) -> Result<Session, ToolError> {
+    pub(super) async fn advance(
+        &self,
+        session: Session,
+        min_age_ms: u64,
+    ) -> Result<Session, ToolError> {
         let old_enough = session.updated_at_ms.saturating_add(min_age_ms) <= now_ms();
         match session.state {
             SessionState::Submitted | SessionState::Confirmed => self.refresh(session).await,
@@ -115,7 +135,8 @@ impl PaymentService {
             SessionState::Initialized | SessionState::AwaitingApproval
                 if now_ms() >= session.expires_at_ms =>
             {
-                self.close(&session, SessionState::Expired, None, "session.expired").await
+                self.close(&session, SessionState::Expired, None, "session.expired")
+                    .await
             }
             _ => Ok(session),
         }
@@ -123,7 +144,9 @@ impl PaymentService {
 
     /// Applies the ledger's view of a submitted transaction.
     async fn refresh(&self, session: Session) -> Result<Session, ToolError> {
-        let Some(signature) = session.signature.clone() else { return Ok(session) };
+        let Some(signature) = session.signature.clone() else {
+            return Ok(session);
+        };
         let status = match self.ledger.status(&signature).await {
             Ok(status) => status,
             Err(e) => {
@@ -134,8 +157,17 @@ impl PaymentService {
         match status {
             Some(st) if st.error.is_some() && session.state != SessionState::Confirmed => {
                 let reason = st.error.unwrap_or_default();
-                let failure = Failure { code: "TRANSACTION_FAILED".into(), message: reason };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "ledger.failed").await
+                let failure = Failure {
+                    code: "TRANSACTION_FAILED".into(),
+                    message: reason,
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "ledger.failed",
+                )
+                .await
             }
             Some(st) => {
                 let target = match st.commitment {
@@ -154,7 +186,10 @@ impl PaymentService {
                 let audit = AuditEvent::system(event)
                     .session(&session.id)
                     .details(json!({ "signature": signature, "slot": st.slot }));
-                let patch = SessionPatch { slot: Some(st.slot), ..SessionPatch::default() };
+                let patch = SessionPatch {
+                    slot: Some(st.slot),
+                    ..SessionPatch::default()
+                };
                 self.move_to(&session, target, patch, audit).await
             }
             None => self.fail_if_unlandable(session).await,
@@ -163,11 +198,17 @@ impl PaymentService {
 
     /// A signature the ledger does not know fails only once its blockhash can no longer land.
     async fn fail_if_unlandable(&self, session: Session) -> Result<Session, ToolError> {
-        let Some(message) = session.message.as_deref() else { return Ok(session) };
+        let Some(message) = session.message.as_deref() else {
+            return Ok(session);
+        };
         let Ok(decoded) = clawfirst_solana::decode::decode_payment(message) else {
             return Ok(session);
         };
-        match self.ledger.is_blockhash_valid(&decoded.recent_blockhash).await {
+        match self
+            .ledger
+            .is_blockhash_valid(&decoded.recent_blockhash)
+            .await
+        {
             Ok(false) => {
                 // Look once more: the transaction may have landed just before the hash expired.
                 if let Some(signature) = &session.signature
@@ -179,7 +220,13 @@ impl PaymentService {
                     code: "TRANSACTION_FAILED".into(),
                     message: "the transaction expired without landing".into(),
                 };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "ledger.expired").await
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "ledger.expired",
+                )
+                .await
             }
             _ => Ok(session),
         }
@@ -188,18 +235,35 @@ impl PaymentService {
     /// A signed transaction that may never have been sent: look it up, send it again if it can
     /// still land (the same bytes, so the ledger can only apply it once), or fail it.
     async fn resume_signed(&self, session: Session) -> Result<Session, ToolError> {
-        let Some(signature) = session.signature.clone() else { return Ok(session) };
+        let Some(signature) = session.signature.clone() else {
+            return Ok(session);
+        };
         match self.ledger.status(&signature).await {
             Ok(Some(_)) => {
                 let audit = AuditEvent::system("ledger.submitted")
                     .session(&session.id)
                     .details(json!({ "signature": signature, "recovered": true }));
-                let submitted = self.move_to(&session, SessionState::Submitted, SessionPatch::default(), audit).await?;
+                let submitted = self
+                    .move_to(
+                        &session,
+                        SessionState::Submitted,
+                        SessionPatch::default(),
+                        audit,
+                    )
+                    .await?;
                 self.refresh(submitted).await
             }
             Ok(None) => {
-                let still_valid = match session.message.as_deref().map(clawfirst_solana::decode::decode_payment) {
-                    Some(Ok(decoded)) => self.ledger.is_blockhash_valid(&decoded.recent_blockhash).await.unwrap_or(true),
+                let still_valid = match session
+                    .message
+                    .as_deref()
+                    .map(clawfirst_solana::decode::decode_payment)
+                {
+                    Some(Ok(decoded)) => self
+                        .ledger
+                        .is_blockhash_valid(&decoded.recent_blockhash)
+                        .await
+                        .unwrap_or(true),
                     _ => true,
                 };
                 if still_valid {
@@ -221,20 +285,41 @@ impl PaymentService {
         };
         match self.signer.grant_status(grant_id).await {
             Ok(GrantUse::Signed(signature)) => {
-                let _ = self.store_signed(session.clone(), &message, &signature).await;
+                let _ = self
+                    .store_signed(session.clone(), &message, &signature)
+                    .await;
                 self.reload(&session.id).await
             }
             Ok(GrantUse::UsedWithoutSignature) => {
-                let failure = Failure { code: "SIGNATURE_FAILED".into(), message: "the signer failed".into() };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "signer.failed").await
+                let failure = Failure {
+                    code: "SIGNATURE_FAILED".into(),
+                    message: "the signer failed".into(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "signer.failed",
+                )
+                .await
             }
             Ok(GrantUse::Unused) => {
-                let grant_dead = session.updated_at_ms + self.settings.grant_ttl_ms + CLOCK_SKEW_MS < now_ms();
+                let grant_dead =
+                    session.updated_at_ms + self.settings.grant_ttl_ms + CLOCK_SKEW_MS < now_ms();
                 if !grant_dead {
                     return Ok(session);
                 }
-                let failure = Failure { code: "SIGNATURE_FAILED".into(), message: "the grant expired unused".into() };
-                self.close(&session, SessionState::Failed, Some((failure, "")), "grant.expired").await
+                let failure = Failure {
+                    code: "SIGNATURE_FAILED".into(),
+                    message: "the grant expired unused".into(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "")),
+                    "grant.expired",
+                )
+                .await
             }
             Err(_) => Ok(session),
         }
@@ -247,7 +332,11 @@ impl PaymentService {
         patch: SessionPatch,
         audit: AuditEvent,
     ) -> Result<Session, ToolError> {
-        match self.store.transition(&session.id, session.state, to, patch, audit).await {
+        match self
+            .store
+            .transition(&session.id, session.state, to, patch, audit)
+            .await
+        {
             Ok(s) => Ok(s),
             Err(StoreError::StateConflict { .. }) => self.reload(&session.id).await,
             Err(e) => Err(internal("advance session", &e)),

@@ -36,7 +36,10 @@ impl PaymentService {
                 map.insert("execute_after".into(), json!(rfc3339(after)));
             }
             if let Some(failure) = &s.failure {
-                map.insert("failure".into(), json!({ "code": failure.code, "message": failure.message }));
+                map.insert(
+                    "failure".into(),
+                    json!({ "code": failure.code, "message": failure.message }),
+                );
             }
             if let Some(rule) = &s.policy_rule {
                 map.insert("policy_rule".into(), json!(rule));
@@ -51,6 +54,9 @@ pub(crate) fn rfc3339(ms: u64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

@@ -1,8 +1,8 @@
 //! Balances, fee estimates, funds checks and cancellation.
 
 use clawfirst_core::{Amount, Asset, SessionId, Transfer};
-use clawfirst_solana::ledger::{associated_token_address, estimate_fee, FeeEstimate};
 use clawfirst_solana::PaymentPlan;
+use clawfirst_solana::ledger::{FeeEstimate, associated_token_address, estimate_fee};
 use clawfirst_store::{Session, SessionState};
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -78,10 +78,13 @@ impl PaymentService {
         let session = self.session_of(caller, id).await?;
         match session.state {
             SessionState::Cancelled => return Ok(self.session_view(&session)),
-            SessionState::Initialized | SessionState::AwaitingApproval | SessionState::Approved => {}
+            SessionState::Initialized | SessionState::AwaitingApproval | SessionState::Approved => {
+            }
             other => return Err(state_error(&session, other)),
         }
-        let closed = self.close(&session, SessionState::Cancelled, None, "session.cancelled").await?;
+        let closed = self
+            .close(&session, SessionState::Cancelled, None, "session.cancelled")
+            .await?;
         if closed.state != SessionState::Cancelled {
             return Err(state_error(&closed, closed.state));
         }
@@ -100,7 +103,10 @@ impl PaymentService {
     pub(super) fn transfer_of(&self, session: &Session) -> Result<Transfer, ToolError> {
         let mint = self.ledger.mint(session.asset);
         if session.asset.is_token() && mint.is_none() {
-            return Err(ToolError::new(ErrorCode::InvalidInput, "this network has no mint for the asset"));
+            return Err(ToolError::new(
+                ErrorCode::InvalidInput,
+                "this network has no mint for the asset",
+            ));
         }
         Ok(Transfer {
             asset: session.asset,
@@ -130,7 +136,11 @@ impl PaymentService {
         let creates = match transfer.mint {
             Some(mint) => {
                 let ata = associated_token_address(&transfer.recipient, &mint);
-                !self.ledger.account_exists(&ata).await.map_err(ledger_error)?
+                !self
+                    .ledger
+                    .account_exists(&ata)
+                    .await
+                    .map_err(ledger_error)?
             }
             None => false,
         };
@@ -141,9 +151,17 @@ impl PaymentService {
     pub(super) async fn check_funds(&self, plan: &PaymentPlan) -> Result<(), ToolError> {
         let transfer = plan.transfer;
         let (fee, _) = self.fee_of(&transfer).await?;
-        let balances = self.ledger.balances(&transfer.payer).await.map_err(ledger_error)?;
+        let balances = self
+            .ledger
+            .balances(&transfer.payer)
+            .await
+            .map_err(ledger_error)?;
         let held = |asset: Asset| {
-            balances.iter().find(|b| b.asset == asset).map(|b| b.base_units).unwrap_or(0)
+            balances
+                .iter()
+                .find(|b| b.asset == asset)
+                .map(|b| b.base_units)
+                .unwrap_or(0)
         };
         let sol_needed = match transfer.asset {
             Asset::Sol => fee.total_lamports.checked_add(transfer.amount),
@@ -169,6 +187,7 @@ impl PaymentService {
 
 /// A base-unit quantity as a decimal string, `"0"` for zero.
 pub(super) fn decimal(asset: Asset, units: u64) -> String {
-    Amount::from_base_units(asset, units).map(|a| a.decimal_string()).unwrap_or_else(|_| "0".into())
+    Amount::from_base_units(asset, units)
+        .map(|a| a.decimal_string())
+        .unwrap_or_else(|_| "0".into())
 }
-

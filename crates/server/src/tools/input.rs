@@ -87,8 +87,7 @@ impl<'a> Args<'a> {
     /// # Errors
     /// `INVALID_INPUT` naming the first unknown argument.
     pub fn new(map: Option<&'a JsonObject>, allowed: &[&str]) -> Result<Self, ToolError> {
-        if let Some(unknown) = map.and_then(|m| m.keys().find(|k| !allowed.contains(&k.as_str())))
-        {
+        if let Some(unknown) = map.and_then(|m| m.keys().find(|k| !allowed.contains(&k.as_str()))) {
             let shown: String = unknown.chars().take(64).collect();
             return Err(ToolError::invalid_input(&shown, "unknown argument"));
         }
@@ -103,8 +102,14 @@ impl<'a> Args<'a> {
     ///
     /// # Errors
     /// `INVALID_INPUT` when present but not a string or too long.
-    pub fn optional_str(&self, field: &str, max_chars: usize) -> Result<Option<&'a str>, ToolError> {
-        let Some(value) = self.get(field) else { return Ok(None) };
+    pub fn optional_str(
+        &self,
+        field: &str,
+        max_chars: usize,
+    ) -> Result<Option<&'a str>, ToolError> {
+        let Some(value) = self.get(field) else {
+            return Ok(None);
+        };
         let Some(text) = value.as_str() else {
             return Err(ToolError::invalid_input(field, "must be a string"));
         };
@@ -165,9 +170,17 @@ pub fn initialize_payment(map: Option<&JsonObject>) -> Result<InitializePayment,
     let amount = parse_amount(args.required_str("amount", 64)?)?;
     let recipient_input = args.required_str("recipient", 254)?.to_owned();
     let recipient = parse_recipient(&recipient_input)?;
-    let purpose = args.optional_str("purpose", MAX_PURPOSE_CHARS)?.map(str::to_owned);
-    if purpose.as_deref().is_some_and(|p| p.chars().any(char::is_control)) {
-        return Err(ToolError::invalid_input("purpose", "must not contain control characters"));
+    let purpose = args
+        .optional_str("purpose", MAX_PURPOSE_CHARS)?
+        .map(str::to_owned);
+    if purpose
+        .as_deref()
+        .is_some_and(|p| p.chars().any(char::is_control))
+    {
+        return Err(ToolError::invalid_input(
+            "purpose",
+            "must not contain control characters",
+        ));
     }
 
     let execute_after = args.optional_str("execute_after", 64)?;
@@ -181,7 +194,9 @@ pub fn initialize_payment(map: Option<&JsonObject>) -> Result<InitializePayment,
                     "is required when settlement_constraint is scheduled",
                 ));
             };
-            SettlementConstraint::Scheduled { execute_after_ms: parse_rfc3339_ms(text)? }
+            SettlementConstraint::Scheduled {
+                execute_after_ms: parse_rfc3339_ms(text)?,
+            }
         }
         Some(_) => {
             return Err(ToolError::invalid_input(
@@ -197,10 +212,14 @@ pub fn initialize_payment(map: Option<&JsonObject>) -> Result<InitializePayment,
         ));
     }
 
-    let idempotency_key =
-        args.optional_str("idempotency_key", MAX_IDEMPOTENCY_KEY_CHARS)?.map(str::to_owned);
+    let idempotency_key = args
+        .optional_str("idempotency_key", MAX_IDEMPOTENCY_KEY_CHARS)?
+        .map(str::to_owned);
     if idempotency_key.as_deref() == Some("") {
-        return Err(ToolError::invalid_input("idempotency_key", "must not be empty"));
+        return Err(ToolError::invalid_input(
+            "idempotency_key",
+            "must not be empty",
+        ));
     }
 
     let metadata = match args.get("metadata") {
@@ -230,9 +249,8 @@ pub fn initialize_payment(map: Option<&JsonObject>) -> Result<InitializePayment,
 }
 
 fn parse_rfc3339_ms(text: &str) -> Result<u64, ToolError> {
-    let parsed =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| ToolError::invalid_input("execute_after", "must be an RFC 3339 time"))?;
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| ToolError::invalid_input("execute_after", "must be an RFC 3339 time"))?;
     let ms = parsed.unix_timestamp_nanos() / 1_000_000;
     u64::try_from(ms).map_err(|_| ToolError::invalid_input("execute_after", "must be after 1970"))
 }
@@ -244,7 +262,10 @@ fn parse_rfc3339_ms(text: &str) -> Result<u64, ToolError> {
 pub fn query_balance(map: Option<&JsonObject>) -> Result<Option<Asset>, ToolError> {
     let args = Args::new(map, &["asset"])?;
     args.optional_str("asset", 16)?
-        .map(|a| a.parse::<Asset>().map_err(|e| ToolError::invalid_input("asset", e)))
+        .map(|a| {
+            a.parse::<Asset>()
+                .map_err(|e| ToolError::invalid_input("asset", e))
+        })
         .transpose()
 }
 

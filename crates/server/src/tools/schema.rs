@@ -83,14 +83,20 @@ impl ToolKind {
                  recipient (a Solana address or a payee e-mail). Nothing is signed yet.",
                 initialize_input(),
                 session_result(),
-                ToolAnnotations::new().read_only(false).destructive(false).idempotent(true),
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(false)
+                    .idempotent(true),
             ),
             ToolKind::AuthorizeTransaction => (
                 "Run the approval layer on a session, then have the payment signed by the \
                  separate signer and submitted to the ledger.",
                 session_input(false),
                 session_result(),
-                ToolAnnotations::new().read_only(false).destructive(true).idempotent(true),
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(true)
+                    .idempotent(true),
             ),
             ToolKind::VerifySettlement => (
                 "Report where a payment stands, up to finality on the ledger.",
@@ -115,7 +121,10 @@ impl ToolKind {
                 "Abort a session that has not been submitted, releasing any reserved budget.",
                 session_input(false),
                 session_result(),
-                ToolAnnotations::new().read_only(false).destructive(false).idempotent(true),
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(false)
+                    .idempotent(true),
             ),
         };
         Tool::new(self.name(naming), description, Arc::new(object(input)))
@@ -279,7 +288,10 @@ fn balance_result() -> Value {
 fn estimate_result() -> Value {
     let mut fee = fee_schema();
     if let Some(props) = fee.get_mut("properties").and_then(Value::as_object_mut) {
-        props.insert("creates_recipient_account".into(), json!({ "type": "boolean" }));
+        props.insert(
+            "creates_recipient_account".into(),
+            json!({ "type": "boolean" }),
+        );
     }
     fee
 }

@@ -27,21 +27,52 @@ fn each_malformed_field_is_named() {
     let cases = [
         (json!({"amount": "1e3 USDC", "recipient": ADDR}), "amount"),
         (json!({"amount": "-1 SOL", "recipient": ADDR}), "amount"),
-        (json!({"amount": "0.0000001 USDC", "recipient": ADDR}), "amount"),
+        (
+            json!({"amount": "0.0000001 USDC", "recipient": ADDR}),
+            "amount",
+        ),
         (json!({"amount": "1 DOGE", "recipient": ADDR}), "amount"),
         (json!({"amount": 5, "recipient": ADDR}), "amount"),
         (json!({"recipient": ADDR}), "amount"),
-        (json!({"amount": "1 SOL", "recipient": "not-an-address"}), "recipient"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "purpose": "x".repeat(501)}), "purpose"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "settlement_constraint": "later"}), "settlement_constraint"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "settlement_constraint": "scheduled"}), "execute_after"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "idempotency_key": "k".repeat(257)}), "idempotency_key"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "metadata": "x"}), "metadata"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "metadata": {"a": "x".repeat(5000)}}), "metadata"),
-        (json!({"amount": "1 SOL", "recipient": ADDR, "extra": 1}), "extra"),
+        (
+            json!({"amount": "1 SOL", "recipient": "not-an-address"}),
+            "recipient",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "purpose": "x".repeat(501)}),
+            "purpose",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "settlement_constraint": "later"}),
+            "settlement_constraint",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "settlement_constraint": "scheduled"}),
+            "execute_after",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "idempotency_key": "k".repeat(257)}),
+            "idempotency_key",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "metadata": "x"}),
+            "metadata",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "metadata": {"a": "x".repeat(5000)}}),
+            "metadata",
+        ),
+        (
+            json!({"amount": "1 SOL", "recipient": ADDR, "extra": 1}),
+            "extra",
+        ),
     ];
     for (args, field) in cases {
-        assert_eq!(field_of(initialize_payment(Some(&obj(args.clone())))), field, "{args}");
+        assert_eq!(
+            field_of(initialize_payment(Some(&obj(args.clone())))),
+            field,
+            "{args}"
+        );
     }
 }
 
@@ -57,11 +88,15 @@ fn a_full_request_parses() {
         "metadata": {"order": 1}
     }));
     let parsed = initialize_payment(Some(&args));
-    let Ok(parsed) = parsed else { panic!("{parsed:?}") };
+    let Ok(parsed) = parsed else {
+        panic!("{parsed:?}")
+    };
     assert_eq!(parsed.amount.base_units(), 2_500_000);
     assert_eq!(
         parsed.constraint,
-        SettlementConstraint::Scheduled { execute_after_ms: 1_893_456_000_000 }
+        SettlementConstraint::Scheduled {
+            execute_after_ms: 1_893_456_000_000
+        }
     );
 }
 
@@ -70,6 +105,9 @@ fn estimate_takes_one_form_or_the_other() {
     let both = obj(json!({"session_id": "ps_1", "amount": "1 SOL"}));
     assert!(estimate_fees(Some(&both)).is_err());
     let session = obj(json!({"session_id": "ps_1"}));
-    assert!(matches!(estimate_fees(Some(&session)), Ok(EstimateRequest::Session(_))));
+    assert!(matches!(
+        estimate_fees(Some(&session)),
+        Ok(EstimateRequest::Session(_))
+    ));
     assert!(estimate_fees(None).is_err());
 }
