@@ -121,17 +121,23 @@ impl Ledger for Localnet {
         Ok(lock(&self.shared.chain).map_err(backend)?.is_recent(hash))
     }
 
-    /// Executes the transaction on the blocking pool. A signature that already landed is not
-    /// executed again: the call returns what the first submission returned (the signature,
-    /// or the same failure), even after a restart.
+    /// Executes the transaction on tokio's blocking pool (inline when called outside a tokio
+    /// runtime). A signature that already landed is not executed again: the call returns what
+    /// the first submission returned (the signature, or the same failure), even after a
+    /// restart.
     #[tracing::instrument(skip_all, fields(tx.signature = tracing::field::Empty))]
     async fn submit(&self, signed_transaction: &[u8]) -> Result<String, LedgerError> {
         let shared = Arc::clone(&self.shared);
         let bytes = signed_transaction.to_vec();
         let span = Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| shared.submit_blocking(&bytes)))
-            .await
-            .map_err(|e| LedgerError::Backend(Box::new(e)))?
+        let work = move || span.in_scope(|| shared.submit_blocking(&bytes));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(work)
+                .await
+                .map_err(|e| LedgerError::Backend(Box::new(e)))?,
+            Err(_) => work(),
+        }
     }
 
     async fn status(&self, signature: &str) -> Result<Option<TxStatus>, LedgerError> {

@@ -38,8 +38,10 @@
 //! LiteSVM is not `Sync`, so the runtime sits behind a mutex, held only while one transaction
 //! executes or one slot advances (well under a millisecond). [`Ledger::submit`] runs on
 //! tokio's blocking pool because it also commits to SQLite (an `fsync` with the default
-//! [`Durability`]); every other method works inline, being a memory read or one indexed
-//! SQLite lookup. The lock order is always runtime, then database.
+//! [`Durability`]), or inline when called outside a tokio runtime; every other method works
+//! inline, being a memory read or one indexed SQLite lookup. The lock order is always
+//! runtime, then database. Transactions execute one at a time, as in a single-threaded
+//! leader; two submissions of the same signature cannot both execute.
 //!
 //! # Security
 //!

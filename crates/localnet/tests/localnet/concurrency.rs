@@ -37,3 +37,19 @@ async fn concurrent_payments_each_land_exactly_once() -> TestResult {
     assert_eq!(balance(&ledger, &recipient, Asset::Usdc).await?, 8_000_000);
     Ok(())
 }
+
+#[test]
+fn submit_works_outside_a_tokio_runtime() -> TestResult {
+    let temp = TempLedger::new()?;
+    let ledger = temp.open()?;
+    let payer = Wallet::new();
+    ledger.fund(&payer.address, 2 * SOL, 0, 0)?;
+    let recipient = Wallet::new().address;
+    let plan = PaymentPlan::new(transfer(&ledger, Asset::Sol, SOL, &payer, recipient));
+
+    futures::executor::block_on(async {
+        pay(&ledger, &payer, &plan).await??;
+        assert_eq!(balance(&ledger, &recipient, Asset::Sol).await?, SOL);
+        Ok(())
+    })
+}
