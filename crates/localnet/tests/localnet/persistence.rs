@@ -1,7 +1,7 @@
 //! Reopening the same file resumes the same ledger.
 
 use clawfirst_core::Asset;
-use clawfirst_solana::{Commitment, Ledger, PaymentPlan};
+use clawfirst_solana::{Commitment, Ledger, LedgerError, PaymentPlan};
 
 use crate::common::*;
 
@@ -17,6 +17,13 @@ async fn a_reopened_ledger_has_the_same_balances_statuses_and_blockhashes() -> T
         let plan = PaymentPlan::new(transfer(&ledger, Asset::Usdc, 2_500_000, &payer, recipient));
         let wire = signed(&ledger, &payer, &plan).await?;
         let signature = ledger.submit(&wire).await?;
+        // A payment that lands and fails still charges its fee, which must survive too.
+        let too_much = PaymentPlan::new(transfer(&ledger, Asset::Bonk, 600_000, &payer, recipient));
+        let failed = pay(&ledger, &payer, &too_much).await?;
+        assert!(
+            matches!(failed, Err(LedgerError::InsufficientFunds { .. })),
+            "{failed:?}"
+        );
         ledger.advance_slots(3)?;
         let blockhash = ledger.latest_blockhash().await?;
         let balances = (
