@@ -149,3 +149,13 @@ def test_requests_without_a_valid_api_key_are_refused(stack):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 401
+
+
+def test_a_sol_payment_below_rent_to_a_new_account_is_refused_before_signing(stack):
+    async def go():
+        async with http_client(stack.url, stack.api_key) as c:
+            err = await error(c, "x402.initialize_payment", {"amount": "0.0001 SOL", "recipient": fresh_recipient()})
+            assert err["code"] == "INVALID_INPUT"
+            assert err["details"]["field"] == "amount"
+            assert "rent-exempt" in err["message"]
+    run(go())

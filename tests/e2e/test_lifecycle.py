@@ -139,3 +139,30 @@ def test_underscore_tool_names_are_offered_when_configured(tmp_path):
         run(go())
     finally:
         up.stop()
+
+
+def test_the_daily_cap_counts_every_payment_and_names_its_rule(tmp_path):
+    data = tmp_path / "data"
+    first = Stack(data).start()
+    first.stop()
+    config = data / "clawfirst.toml"
+    text = config.read_text()
+    text = text.replace('USDC = "1000 USDC"', 'USDC = "6 USDC"').replace('USDC = "5000 USDC"', 'USDC = "10 USDC"')
+    config.write_text(text)
+    up = Stack(data, port=first.port).start()
+    try:
+        async def go():
+            async with http_client(up.url, up.api_key) as c:
+                await pay(c, "6 USDC", KNOWN_ADDRESS)
+                init = await ok(c, "x402.initialize_payment", {"amount": "5 USDC", "recipient": KNOWN_ADDRESS})
+                err = await error(c, "x402.authorize_transaction", {"session_id": init["session_id"]})
+                assert err["code"] == "POLICY_VIOLATION"
+                assert err["details"]["rule"] == "daily_cap"
+                # Exactly up to the cap is allowed.
+                await pay(c, "4 USDC", KNOWN_ADDRESS)
+                over = await ok(c, "x402.initialize_payment", {"amount": "0.000001 USDC", "recipient": KNOWN_ADDRESS})
+                err = await error(c, "x402.authorize_transaction", {"session_id": over["session_id"]})
+                assert err["details"]["rule"] == "daily_cap"
+        run(go())
+    finally:
+        up.stop()

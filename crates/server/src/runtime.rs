@@ -81,6 +81,10 @@ impl Services {
         // 2. The ledger.
         let options = LocalnetOptions {
             slot_interval: Duration::from_millis(config.slot_interval_ms),
+            durability: match config.durability {
+                Durability::Full => clawfirst_localnet::Durability::PowerLoss,
+                Durability::Normal => clawfirst_localnet::Durability::ProcessCrash,
+            },
             ..LocalnetOptions::default()
         };
         let localnet = Arc::new(

@@ -42,6 +42,15 @@ impl PaymentService {
             ));
         }
 
+        let transfer = clawfirst_core::Transfer {
+            asset: req.amount.asset(),
+            mint: self.ledger.mint(req.amount.asset()),
+            amount: req.amount.base_units(),
+            recipient,
+            payer,
+        };
+        self.check_rent(&transfer).await?;
+
         // 3. The session, created once per idempotency key.
         let now = now_ms();
         let execute_after_ms = match req.constraint {
@@ -74,7 +83,7 @@ impl PaymentService {
             key_id,
             payer,
         };
-        let audit = AuditEvent::agent(&caller.agent_id, "tool.initialize_payment")
+        let audit = AuditEvent::agent(&caller.agent_id, "session.created")
             .session(&id)
             .details(json!({
                 "amount": req.amount.to_string(),

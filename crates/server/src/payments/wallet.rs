@@ -147,6 +147,27 @@ impl PaymentService {
         Ok((estimate_fee(&plan, &schedule, !creates), creates))
     }
 
+    /// Refuses a SOL payment that would leave a new recipient account below the rent-exempt
+    /// minimum, which the ledger would reject after charging the fee.
+    ///
+    /// # Errors
+    /// `INVALID_INPUT` naming `amount`.
+    pub(super) async fn check_rent(&self, transfer: &Transfer) -> Result<(), ToolError> {
+        if transfer.asset != Asset::Sol || transfer.amount >= RENT_EXEMPT_MINIMUM_LAMPORTS {
+            return Ok(());
+        }
+        if self.ledger.account_exists(&transfer.recipient).await.map_err(ledger_error)? {
+            return Ok(());
+        }
+        Err(ToolError::invalid_input(
+            "amount",
+            format!(
+                "a SOL payment to a new account must be at least {} SOL, the rent-exempt minimum",
+                decimal(Asset::Sol, RENT_EXEMPT_MINIMUM_LAMPORTS)
+            ),
+        ))
+    }
+
     /// Refuses a payment the wallet cannot cover, before anything is signed.
     pub(super) async fn check_funds(&self, plan: &PaymentPlan) -> Result<(), ToolError> {
         let transfer = plan.transfer;
@@ -184,6 +205,10 @@ impl PaymentService {
         Ok(())
     }
 }
+
+/// The rent-exempt minimum of an account with no data: (128 bytes of account overhead) x 3,480
+/// lamports per byte-year x 2 years, per Solana's default rent parameters.
+pub(super) const RENT_EXEMPT_MINIMUM_LAMPORTS: u64 = 890_880;
 
 /// A base-unit quantity as a decimal string, `"0"` for zero.
 pub(super) fn decimal(asset: Asset, units: u64) -> String {
