@@ -17,7 +17,9 @@ pub struct McpClient {
 impl McpClient {
     /// Connects and performs the `initialize` handshake.
     pub async fn connect(url: &str, api_key: &str, recipient: &str) -> Result<Self> {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(4)
+            .build()?;
         let mut client = Self {
             http,
             url: url.to_owned(),
@@ -58,8 +60,12 @@ impl McpClient {
         if !status.is_success() {
             bail!("HTTP {status}: {text}");
         }
-        let payload = text.lines().find_map(|l| l.strip_prefix("data:")).unwrap_or(&text);
-        let value: Value = serde_json::from_str(payload.trim()).context("invalid JSON-RPC response")?;
+        let payload = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data:"))
+            .unwrap_or(&text);
+        let value: Value =
+            serde_json::from_str(payload.trim()).context("invalid JSON-RPC response")?;
         if let Some(err) = value.get("error") {
             bail!("JSON-RPC error: {err}");
         }
@@ -68,7 +74,12 @@ impl McpClient {
 
     /// Calls a tool and returns the envelope's `result`, failing on an error envelope.
     pub async fn tool(&self, name: &str, arguments: Value) -> Result<Value> {
-        let result = self.rpc("tools/call", json!({ "name": name, "arguments": arguments })).await?;
+        let result = self
+            .rpc(
+                "tools/call",
+                json!({ "name": name, "arguments": arguments }),
+            )
+            .await?;
         let envelope = &result["structuredContent"];
         if envelope["success"] != Value::Bool(true) {
             bail!("{name} failed: {}", envelope["error"]);
@@ -84,8 +95,13 @@ impl McpClient {
                 json!({ "amount": amount, "recipient": self.recipient, "purpose": format!("bench {n}") }),
             )
             .await?;
-        let id = init["session_id"].as_str().context("no session_id")?.to_owned();
-        let auth = self.tool("x402.authorize_transaction", json!({ "session_id": id })).await?;
+        let id = init["session_id"]
+            .as_str()
+            .context("no session_id")?
+            .to_owned();
+        let auth = self
+            .tool("x402.authorize_transaction", json!({ "session_id": id }))
+            .await?;
         if auth["signature"].as_str().is_none() {
             bail!("authorize returned no signature: {auth}");
         }
@@ -94,7 +110,9 @@ impl McpClient {
 
     /// The session's state after a settlement check.
     pub async fn settlement_state(&self, id: &str) -> Result<String> {
-        let r = self.tool("x402.verify_settlement", json!({ "session_id": id })).await?;
+        let r = self
+            .tool("x402.verify_settlement", json!({ "session_id": id }))
+            .await?;
         Ok(r["state"].as_str().unwrap_or_default().to_owned())
     }
 }

@@ -26,19 +26,36 @@ fn bin_dir(given: Option<PathBuf>) -> Result<PathBuf> {
         return Ok(d);
     }
     let exe = std::env::current_exe()?;
-    exe.parent().map(PathBuf::from).context("no binary directory")
+    exe.parent()
+        .map(PathBuf::from)
+        .context("no binary directory")
 }
 
-async fn start_up(bin: &std::path::Path, data: &std::path::Path, port: u16) -> Result<(Child, Value)> {
+async fn start_up(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    port: u16,
+) -> Result<(Child, Value)> {
     let mut child = Command::new(bin.join("clawfirst"))
-        .args(["up", "--json", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "up",
+            "--json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data)
         .env("CLAWFIRST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {}/clawfirst; build with --release", bin.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot start {}/clawfirst; build with --release",
+                bin.display()
+            )
+        })?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let line = lines.next_line().await?.context("clawfirst up exited")?;
@@ -47,8 +64,13 @@ async fn start_up(bin: &std::path::Path, data: &std::path::Path, port: u16) -> R
 
 async fn stop_child(child: &mut Child) {
     if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
-        if tokio::time::timeout(Duration::from_secs(20), child.wait()).await.is_ok() {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        if tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }
@@ -68,16 +90,28 @@ impl Stack {
         stop_child(&mut child).await;
         let config_path = data.join("clawfirst.toml");
         let config = std::fs::read_to_string(&config_path)?
-            .replace("tool_calls_per_minute = 6000", "tool_calls_per_minute = 100000000")
-            .replace("synchronous = \"full\"", &format!("synchronous = \"{synchronous}\""))
+            .replace(
+                "tool_calls_per_minute = 6000",
+                "tool_calls_per_minute = 100000000",
+            )
+            .replace(
+                "synchronous = \"full\"",
+                &format!("synchronous = \"{synchronous}\""),
+            )
             .replace("USDC = \"1000 USDC\"", "USDC = \"1000000 USDC\"")
             .replace("USDC = \"5000 USDC\"", "USDC = \"10000000 USDC\"");
         std::fs::write(&config_path, config)?;
 
         let (child, info) = start_up(&bin, &data, port).await?;
         let url = info["mcp_url"].as_str().context("no mcp_url")?.to_owned();
-        let admin = info["admin_url"].as_str().context("no admin_url")?.to_owned();
-        let token = info["admin_token"].as_str().context("no admin_token")?.to_owned();
+        let admin = info["admin_url"]
+            .as_str()
+            .context("no admin_url")?
+            .to_owned();
+        let token = info["admin_token"]
+            .as_str()
+            .context("no admin_token")?
+            .to_owned();
         let http = reqwest::Client::new();
         let mut keys = Vec::new();
         for i in 0..agents {
@@ -90,13 +124,29 @@ impl Stack {
                 .error_for_status()?
                 .json()
                 .await?;
-            keys.push(created["api_key"].as_str().context("no api_key")?.to_owned());
+            keys.push(
+                created["api_key"]
+                    .as_str()
+                    .context("no api_key")?
+                    .to_owned(),
+            );
         }
         // Recipients whose token accounts exist after their first payment, as in steady use.
         let recipients = (0..agents).map(|i| recipient(i as u8)).collect();
-        let stack = Self { child, url, keys, recipients, _dir: dir };
+        let stack = Self {
+            child,
+            url,
+            keys,
+            recipients,
+            _dir: dir,
+        };
         for i in 0..agents {
-            stack.client(i).await?.pay("0.01 USDC", 0).await.context("warm-up payment")?;
+            stack
+                .client(i)
+                .await?
+                .pay("0.01 USDC", 0)
+                .await
+                .context("warm-up payment")?;
         }
         Ok(stack)
     }
@@ -122,7 +172,11 @@ impl Stack {
                     let id = id.clone();
                     async move { (c.settlement_state(&id).await, id) }
                 });
-                for ((state, id), (i, _)) in futures::future::join_all(checks).await.into_iter().zip(chunk) {
+                for ((state, id), (i, _)) in futures::future::join_all(checks)
+                    .await
+                    .into_iter()
+                    .zip(chunk)
+                {
                     match state.as_deref() {
                         Ok("finalized") => {}
                         Ok("failed") | Ok("expired") | Ok("cancelled") | Ok("rejected") => {

@@ -116,7 +116,10 @@ mod tests {
         let zero_o = "O".repeat(40);
         assert_eq!(Address::parse(&zero_o), Err(AddressError::Alphabet('O')));
         // 44 base58 characters that decode to more than 32 bytes.
-        assert_eq!(Address::parse(&"z".repeat(44)), Err(AddressError::DecodedLength));
+        assert_eq!(
+            Address::parse(&"z".repeat(44)),
+            Err(AddressError::DecodedLength)
+        );
         // 32 ones decode to 32 zero bytes: the system program id, which is a valid address.
         assert_eq!(Address::parse(&"1".repeat(32)), Ok(Address::new([0; 32])));
     }

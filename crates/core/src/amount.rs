@@ -126,7 +126,11 @@ impl Amount {
             ("0".to_owned(), format!("{digits:0>decimals$}"))
         };
         let frac = frac.trim_end_matches('0');
-        if frac.is_empty() { whole } else { format!("{whole}.{frac}") }
+        if frac.is_empty() {
+            whole
+        } else {
+            format!("{whole}.{frac}")
+        }
     }
 }
 
@@ -175,12 +179,19 @@ fn parse_number(number: &str, symbol: &str) -> Result<(Asset, u64), AmountError>
 
     let decimals = asset.decimals();
     if frac.len() > usize::from(decimals) {
-        return Err(AmountError::TooManyDecimals { asset, decimals, given: frac.len() });
+        return Err(AmountError::TooManyDecimals {
+            asset,
+            decimals,
+            given: frac.len(),
+        });
     }
 
     let mut units: u64 = 0;
     let padding = usize::from(decimals) - frac.len();
-    let digits = whole.bytes().chain(frac.bytes()).chain(std::iter::repeat_n(b'0', padding));
+    let digits = whole
+        .bytes()
+        .chain(frac.bytes())
+        .chain(std::iter::repeat_n(b'0', padding));
     for d in digits {
         units = units
             .checked_mul(10)

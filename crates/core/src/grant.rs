@@ -112,7 +112,9 @@ pub struct SignedGrant {
 
 impl fmt::Debug for SignedGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignedGrant").field("body_len", &self.body.len()).finish_non_exhaustive()
+        f.debug_struct("SignedGrant")
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,14 +130,18 @@ pub struct GrantSigner {
 
 impl fmt::Debug for GrantSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GrantSigner").field("public_key", &self.public_key()).finish()
+        f.debug_struct("GrantSigner")
+            .field("public_key", &self.public_key())
+            .finish()
     }
 }
 
 impl GrantSigner {
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self { key: SigningKey::generate(&mut rand::rngs::OsRng) }
+        Self {
+            key: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
     }
 
     /// Loads a key from its 32-byte seed.
@@ -144,7 +150,9 @@ impl GrantSigner {
     /// [`GrantKeyError`] when the seed is not 32 bytes.
     pub fn from_seed(seed: &SecretBytes) -> Result<Self, GrantKeyError> {
         let bytes: [u8; 32] = seed.expose().try_into().map_err(|_| GrantKeyError)?;
-        Ok(Self { key: SigningKey::from_bytes(&bytes) })
+        Ok(Self {
+            key: SigningKey::from_bytes(&bytes),
+        })
     }
 
     /// The 32-byte seed, for storing the key at rest.
@@ -161,7 +169,10 @@ impl GrantSigner {
     pub fn sign(&self, body: &GrantBody) -> SignedGrant {
         let bytes = body.encode();
         let signature = self.key.sign(&bytes);
-        SignedGrant { body: B64.encode(&bytes), signature: B64.encode(signature.to_bytes()) }
+        SignedGrant {
+            body: B64.encode(&bytes),
+            signature: B64.encode(signature.to_bytes()),
+        }
     }
 }
 
@@ -239,7 +250,9 @@ impl GrantVerifier {
             .ok_or(GrantError::BadSignature)?;
 
         // 1. Authenticity: verify_strict refuses malleable and small-order signatures.
-        self.key.verify_strict(&body_bytes, &signature).map_err(|_| GrantError::BadSignature)?;
+        self.key
+            .verify_strict(&body_bytes, &signature)
+            .map_err(|_| GrantError::BadSignature)?;
 
         // 2. Structure.
         let body = GrantBody::decode(&body_bytes).map_err(GrantError::Malformed)?;

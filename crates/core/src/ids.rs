@@ -34,7 +34,10 @@ fn check(kind: &'static str, text: &str) -> Result<(), IdError> {
     if text.is_empty() || text.len() > MAX_ID_LEN {
         return Err(IdError::Length { kind });
     }
-    if !text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
         return Err(IdError::Alphabet { kind });
     }
     Ok(())
@@ -178,9 +181,18 @@ mod tests {
     fn ids_reject_hostile_text() {
         assert!(AgentId::new("demo-agent_1.x").is_ok());
         assert_eq!(AgentId::new(""), Err(IdError::Length { kind: "agent id" }));
-        assert_eq!(AgentId::new("a".repeat(65)), Err(IdError::Length { kind: "agent id" }));
-        assert_eq!(AgentId::new("a\nb"), Err(IdError::Alphabet { kind: "agent id" }));
-        assert_eq!(SessionId::new("../x"), Err(IdError::Alphabet { kind: "session id" }));
+        assert_eq!(
+            AgentId::new("a".repeat(65)),
+            Err(IdError::Length { kind: "agent id" })
+        );
+        assert_eq!(
+            AgentId::new("a\nb"),
+            Err(IdError::Alphabet { kind: "agent id" })
+        );
+        assert_eq!(
+            SessionId::new("../x"),
+            Err(IdError::Alphabet { kind: "session id" })
+        );
     }
 
     #[test]

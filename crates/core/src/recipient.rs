@@ -48,7 +48,9 @@ impl Recipient {
         if text.contains('@') {
             return parse_email(text).map(Recipient::Email);
         }
-        Address::parse(text).map(Recipient::Address).map_err(RecipientError::Address)
+        Address::parse(text)
+            .map(Recipient::Address)
+            .map_err(RecipientError::Address)
     }
 }
 
@@ -70,7 +72,9 @@ fn parse_email(text: &str) -> Result<String, RecipientError> {
     };
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && local.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
@@ -78,7 +82,9 @@ fn parse_email(text: &str) -> Result<String, RecipientError> {
         && domain.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -98,7 +104,9 @@ impl PayeeDirectory {
     ///
     /// # Errors
     /// [`RecipientError::Email`] for a key that is not an e-mail address.
-    pub fn new(entries: impl IntoIterator<Item = (String, Address)>) -> Result<Self, RecipientError> {
+    pub fn new(
+        entries: impl IntoIterator<Item = (String, Address)>,
+    ) -> Result<Self, RecipientError> {
         let mut map = BTreeMap::new();
         for (email, address) in entries {
             map.insert(parse_email(&email)?, address);
@@ -144,7 +152,15 @@ mod tests {
 
     #[test]
     fn refuses_malformed_email() {
-        for bad in ["@x.com", "a@", "a@b", "a b@c.com", "a@@b.com", "a@-b.com", "é@b.com"] {
+        for bad in [
+            "@x.com",
+            "a@",
+            "a@b",
+            "a b@c.com",
+            "a@@b.com",
+            "a@-b.com",
+            "é@b.com",
+        ] {
             assert_eq!(Recipient::parse(bad), Err(RecipientError::Email), "{bad}");
         }
     }

@@ -200,7 +200,11 @@ impl Policy {
         }
         let canonical = serde_json::to_vec(&(&defaults, &agents)).unwrap_or_default();
         let version = PolicyVersion(Sha256::digest(&canonical).into());
-        Ok(Self { defaults, agents, version })
+        Ok(Self {
+            defaults,
+            agents,
+            version,
+        })
     }
 
     /// The version hash.
@@ -224,13 +228,20 @@ impl Policy {
         let limits = self.limits_for(facts.agent_id);
         let asset = facts.amount.asset();
         let deny = |rule: Rule, reason: String| {
-            Decision::Deny(Denial { rule, reason, policy_version: self.version })
+            Decision::Deny(Denial {
+                rule,
+                reason,
+                policy_version: self.version,
+            })
         };
 
         let (Some(&per_tx), Some(&daily)) =
             (limits.per_transaction.get(&asset), limits.daily.get(&asset))
         else {
-            return deny(Rule::AssetNotConfigured, format!("payments in {asset} are not enabled"));
+            return deny(
+                Rule::AssetNotConfigured,
+                format!("payments in {asset} are not enabled"),
+            );
         };
 
         if facts.amount.base_units() > per_tx {
@@ -246,7 +257,11 @@ impl Policy {
 
         Decision::Allow(Permit {
             rule: Rule::PerTransactionCap,
-            budgets: vec![BudgetCap { rule: Rule::DailyCap, window_ms: DAY_MS, cap: daily }],
+            budgets: vec![BudgetCap {
+                rule: Rule::DailyCap,
+                window_ms: DAY_MS,
+                cap: daily,
+            }],
             version: self.version,
         })
     }
@@ -254,15 +269,23 @@ impl Policy {
 
 fn merged(defaults: &Limits, own: &Limits) -> Limits {
     let mut out = defaults.clone();
-    out.per_transaction.extend(own.per_transaction.iter().map(|(k, v)| (*k, *v)));
+    out.per_transaction
+        .extend(own.per_transaction.iter().map(|(k, v)| (*k, *v)));
     out.daily.extend(own.daily.iter().map(|(k, v)| (*k, *v)));
     out
 }
 
 fn check_limits(scope: &str, limits: &Limits) -> Result<(), PolicyError> {
-    for (rule, map) in [(Rule::PerTransactionCap, &limits.per_transaction), (Rule::DailyCap, &limits.daily)] {
+    for (rule, map) in [
+        (Rule::PerTransactionCap, &limits.per_transaction),
+        (Rule::DailyCap, &limits.daily),
+    ] {
         if let Some((asset, _)) = map.iter().find(|(_, cap)| **cap == 0) {
-            return Err(PolicyError::ZeroCap { scope: scope.to_owned(), rule, asset: *asset });
+            return Err(PolicyError::ZeroCap {
+                scope: scope.to_owned(),
+                rule,
+                asset: *asset,
+            });
         }
     }
     for (asset, per_tx) in &limits.per_transaction {

@@ -43,7 +43,11 @@ fn refuses_each_malformed_shape_with_its_own_error() {
         ("1 DOGE", AmountError::UnknownAsset("DOGE".into())),
     ];
     for (text, expected) in cases {
-        assert_eq!(Amount::parse(text).as_ref(), Err(expected), "input {text:?}");
+        assert_eq!(
+            Amount::parse(text).as_ref(),
+            Err(expected),
+            "input {text:?}"
+        );
     }
 }
 
@@ -51,7 +55,11 @@ fn refuses_each_malformed_shape_with_its_own_error() {
 fn refuses_more_decimals_than_the_asset_has() {
     assert_eq!(
         Amount::parse("0.0000001 USDC"),
-        Err(AmountError::TooManyDecimals { asset: Asset::Usdc, decimals: 6, given: 7 })
+        Err(AmountError::TooManyDecimals {
+            asset: Asset::Usdc,
+            decimals: 6,
+            given: 7
+        })
     );
     assert!(Amount::parse("0.000001 BONK").is_err());
     assert!(Amount::parse("0.0000000001 SOL").is_err());
@@ -59,8 +67,14 @@ fn refuses_more_decimals_than_the_asset_has() {
 
 #[test]
 fn refuses_overflow_and_accepts_the_maximum() {
-    assert_eq!(Amount::parse("18446744073.709551615 SOL").map(|a| a.base_units()), Ok(u64::MAX));
-    assert_eq!(Amount::parse("18446744073.709551616 SOL"), Err(AmountError::Overflow(Asset::Sol)));
+    assert_eq!(
+        Amount::parse("18446744073.709551615 SOL").map(|a| a.base_units()),
+        Ok(u64::MAX)
+    );
+    assert_eq!(
+        Amount::parse("18446744073.709551616 SOL"),
+        Err(AmountError::Overflow(Asset::Sol))
+    );
     assert_eq!(
         Amount::parse("99999999999999999999999999 USDC"),
         Err(AmountError::Overflow(Asset::Usdc))
@@ -80,7 +94,10 @@ fn formats_without_trailing_zeros() {
 #[test]
 fn error_echo_of_unknown_asset_is_bounded() {
     let long = format!("1 {}", "X".repeat(10_000));
-    let message = Amount::parse(&long).err().map(|e| e.to_string()).unwrap_or_default();
+    let message = Amount::parse(&long)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(message.len() < 120, "{message}");
 }
 

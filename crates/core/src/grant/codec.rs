@@ -38,7 +38,11 @@ pub(super) fn encode(body: &GrantBody) -> Vec<u8> {
     out.extend_from_slice(&body.grant_id.to_bytes());
     out.extend_from_slice(&body.issued_at_ms.to_be_bytes());
     out.extend_from_slice(&body.expires_at_ms.to_be_bytes());
-    for id in [body.agent_id.as_str(), body.session_id.as_str(), body.key_id.as_str()] {
+    for id in [
+        body.agent_id.as_str(),
+        body.session_id.as_str(),
+        body.key_id.as_str(),
+    ] {
         // Identifiers are at most 64 bytes by construction, so the length fits one byte.
         out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(id.as_bytes());
@@ -123,8 +127,16 @@ pub(super) fn decode(bytes: &[u8]) -> Result<GrantBody, GrantDecodeError> {
         return Err(GrantDecodeError::TrailingBytes);
     }
 
-    let transfer = Transfer { asset, mint, amount, recipient, payer };
-    transfer.validate().map_err(|_| GrantDecodeError::Transfer)?;
+    let transfer = Transfer {
+        asset,
+        mint,
+        amount,
+        recipient,
+        payer,
+    };
+    transfer
+        .validate()
+        .map_err(|_| GrantDecodeError::Transfer)?;
     Ok(GrantBody {
         grant_id,
         issued_at_ms,

@@ -8,8 +8,13 @@ fn body(now: u64) -> GrantBody {
     let transfer = amount
         .map_err(|_| ())
         .and_then(|a| {
-            Transfer::new(a, Some(Address::new([1; 32])), Address::new([2; 32]), Address::new([3; 32]))
-                .map_err(|_| ())
+            Transfer::new(
+                a,
+                Some(Address::new([1; 32])),
+                Address::new([2; 32]),
+                Address::new([3; 32]),
+            )
+            .map_err(|_| ())
         })
         .unwrap_or(Transfer {
             asset: Asset::Sol,
@@ -44,8 +49,12 @@ fn a_signed_grant_verifies() {
 #[test]
 fn a_grant_from_another_key_is_refused() {
     let signer = GrantSigner::generate();
-    let other = GrantVerifier::new(GrantSigner::generate().public_key()).unwrap_or_else(|_| unreachable!());
-    assert_eq!(other.verify(&signer.sign(&body(NOW)), NOW), Err(GrantError::BadSignature));
+    let other =
+        GrantVerifier::new(GrantSigner::generate().public_key()).unwrap_or_else(|_| unreachable!());
+    assert_eq!(
+        other.verify(&signer.sign(&body(NOW)), NOW),
+        Err(GrantError::BadSignature)
+    );
 }
 
 #[test]
@@ -65,11 +74,20 @@ fn validity_window_is_enforced() {
     let signer = GrantSigner::generate();
     let verifier = GrantVerifier::new(signer.public_key()).unwrap_or_else(|_| unreachable!());
     let b = body(NOW);
-    assert_eq!(verifier.verify(&signer.sign(&b), b.expires_at_ms), Err(GrantError::Expired));
-    assert_eq!(verifier.verify(&signer.sign(&b), NOW - 60_000), Err(GrantError::NotYetValid));
+    assert_eq!(
+        verifier.verify(&signer.sign(&b), b.expires_at_ms),
+        Err(GrantError::Expired)
+    );
+    assert_eq!(
+        verifier.verify(&signer.sign(&b), NOW - 60_000),
+        Err(GrantError::NotYetValid)
+    );
     let mut long = body(NOW);
     long.expires_at_ms = NOW + MAX_GRANT_LIFETIME_MS + 1;
-    assert_eq!(verifier.verify(&signer.sign(&long), NOW), Err(GrantError::LifetimeTooLong));
+    assert_eq!(
+        verifier.verify(&signer.sign(&long), NOW),
+        Err(GrantError::LifetimeTooLong)
+    );
 }
 
 #[test]
@@ -77,8 +95,14 @@ fn decode_refuses_trailing_and_truncated_bytes() {
     let bytes = body(NOW).encode();
     let mut longer = bytes.clone();
     longer.push(0);
-    assert_eq!(GrantBody::decode(&longer), Err(GrantDecodeError::TrailingBytes));
-    assert!(matches!(GrantBody::decode(&bytes[..bytes.len() - 1]), Err(GrantDecodeError::Truncated(_))));
+    assert_eq!(
+        GrantBody::decode(&longer),
+        Err(GrantDecodeError::TrailingBytes)
+    );
+    assert!(matches!(
+        GrantBody::decode(&bytes[..bytes.len() - 1]),
+        Err(GrantDecodeError::Truncated(_))
+    ));
     assert_eq!(GrantBody::decode(b"CFGRANT2"), Err(GrantDecodeError::Magic));
 }
 

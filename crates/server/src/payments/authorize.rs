@@ -106,8 +106,17 @@ impl PaymentService {
         let blockhash = self.ledger.latest_blockhash().await.map_err(ledger_error)?;
         let plan = self.plan(transfer, Some(session.id.as_str()));
         if let Err(e) = self.check_rent(&transfer).await {
-            let failure = Failure { code: e.code.as_str().into(), message: e.message.clone() };
-            self.close(&session, SessionState::Failed, Some((failure, "")), "session.unpayable").await?;
+            let failure = Failure {
+                code: e.code.as_str().into(),
+                message: e.message.clone(),
+            };
+            self.close(
+                &session,
+                SessionState::Failed,
+                Some((failure, "")),
+                "session.unpayable",
+            )
+            .await?;
             return Err(e);
         }
         self.check_funds(&plan).await?;

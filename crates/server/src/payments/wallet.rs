@@ -156,7 +156,12 @@ impl PaymentService {
         if transfer.asset != Asset::Sol || transfer.amount >= RENT_EXEMPT_MINIMUM_LAMPORTS {
             return Ok(());
         }
-        if self.ledger.account_exists(&transfer.recipient).await.map_err(ledger_error)? {
+        if self
+            .ledger
+            .account_exists(&transfer.recipient)
+            .await
+            .map_err(ledger_error)?
+        {
             return Ok(());
         }
         Err(ToolError::invalid_input(
