@@ -1,6 +1,7 @@
 """The payment path over streamable HTTP with the official MCP Python SDK."""
 
 import asyncio
+import json
 import urllib.error
 import urllib.request
 
@@ -159,3 +160,37 @@ def test_a_sol_payment_below_rent_to_a_new_account_is_refused_before_signing(sta
             assert err["details"]["field"] == "amount"
             assert "rent-exempt" in err["message"]
     run(go())
+
+
+def admin_get(stack, path: str) -> dict:
+    import json as _json
+    request = urllib.request.Request(
+        stack.info["admin_url"] + path, headers={"Authorization": f"Bearer {stack.info['admin_token']}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        return _json.loads(r.read())
+
+
+def test_every_step_of_a_payment_is_audited_without_secrets(stack):
+    async def go():
+        async with http_client(stack.url, stack.api_key) as c:
+            return await pay(c, "1 BONK", KNOWN_ADDRESS, purpose="audit check")
+    result = run(go())
+    session_id = result["init"]["session_id"]
+    detail = admin_get(stack, f"/sessions/{session_id}")
+    events = [r["event"] for r in detail["audit"]]
+    for expected in ("session.created", "grant.issued", "signer.signed", "ledger.submitted", "ledger.finalized"):
+        assert expected in events, events
+    assert detail["session"]["grant_id"]
+    assert detail["session"]["policy_rule"] == "per_transaction_cap"
+    everything = admin_get(stack, "/audit?limit=10000")
+    tool_calls = [r for r in everything["records"] if r["event"].startswith("tool.")]
+    assert {"tool.initialize_payment", "tool.authorize_transaction", "tool.verify_settlement"} <= {
+        r["event"] for r in tool_calls}
+    dump = json.dumps(everything)
+    secret_part = stack.api_key.split("_", 2)[2]
+    assert secret_part not in dump and stack.info["admin_token"] not in dump
+    # The admin API refuses an agent's credential.
+    request = urllib.request.Request(stack.info["admin_url"] + "/audit", headers={"Authorization": f"Bearer {stack.api_key}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 401
