@@ -137,20 +137,21 @@ pub async fn ensure_demo_agent(store: &Store, config: &Config) -> Result<Option<
     store
         .create_agent(&id, &config.default_key_id, created)
         .await?;
+    issue_key(store, &id).await.map(Some)
+}
+
+/// Issues a new API key for an agent, recording only its lookup id.
+async fn issue_key(store: &Store, agent_id: &AgentId) -> Result<SecretString> {
     let key = api_key::generate();
     let issued = AuditEvent::operator("up", "agent.key_issued")
-        .details(json!({ "agent_id": DEMO_AGENT, "api_key_id": key.lookup_id }));
-    store
-        .add_api_key(
-            NewApiKey {
-                key_id_public: key.lookup_id.clone(),
-                agent_id: id,
-                hash: key.hash,
-            },
-            issued,
-        )
-        .await?;
-    Ok(Some(key.key))
+        .details(json!({ "agent_id": agent_id.as_str(), "api_key_id": key.lookup_id }));
+    let new = NewApiKey {
+        key_id_public: key.lookup_id.clone(),
+        agent_id: agent_id.clone(),
+        hash: key.hash,
+    };
+    store.add_api_key(new, issued).await?;
+    Ok(key.key)
 }
 
 /// Runs `clawfirst up` until Ctrl-C.
@@ -237,20 +238,7 @@ async fn rotate_demo_key(store: &Store) -> Result<SecretString> {
     let revoked =
         AuditEvent::operator("up", "agent.keys_revoked").details(json!({ "agent_id": DEMO_AGENT }));
     store.revoke_api_keys(&id, revoked).await?;
-    let key = api_key::generate();
-    let issued = AuditEvent::operator("up", "agent.key_issued")
-        .details(json!({ "agent_id": DEMO_AGENT, "api_key_id": key.lookup_id }));
-    store
-        .add_api_key(
-            NewApiKey {
-                key_id_public: key.lookup_id.clone(),
-                agent_id: id,
-                hash: key.hash,
-            },
-            issued,
-        )
-        .await?;
-    Ok(key.key)
+    issue_key(store, &id).await
 }
 
 fn print_banner(summary: &serde_json::Value, up_json: &Path, first_start: bool, dir: &DataDir) {

@@ -106,18 +106,10 @@ impl PaymentService {
         let blockhash = self.ledger.latest_blockhash().await.map_err(ledger_error)?;
         let plan = self.plan(transfer, Some(session.id.as_str()));
         if let Err(e) = self.check_rent(&transfer).await {
-            let failure = Failure {
-                code: e.code.as_str().into(),
-                message: e.message.clone(),
-            };
-            self.close(
-                &session,
-                SessionState::Failed,
-                Some((failure, "")),
-                "session.unpayable",
-            )
-            .await?;
-            return Err(e);
+            let reason = e.message.clone();
+            return Err(self
+                .fail_with(&session, e, reason, "session.unpayable")
+                .await);
         }
         self.check_funds(&plan).await?;
         let message =
@@ -225,21 +217,13 @@ impl PaymentService {
                 message: reason,
             }) => {
                 warn!(signer.code = ?code, signer.reason = %reason, "signer refused");
-                let failure = Failure {
-                    code: "SIGNATURE_FAILED".into(),
-                    message: format!("{code:?}"),
-                };
-                self.close(
-                    &session,
-                    SessionState::Failed,
-                    Some((failure, "")),
-                    "signer.refused",
-                )
-                .await?;
-                return Err(ToolError::new(
+                let err = ToolError::new(
                     ErrorCode::SignatureFailed,
                     "the signer refused the payment; nothing was sent",
-                ));
+                );
+                return Err(self
+                    .fail_with(&session, err, format!("{code:?}"), "signer.refused")
+                    .await);
             }
             Err(e) => {
                 warn!(error = %super::ErrorChain(&e), "signer unavailable; the session will be recovered");
@@ -252,21 +236,18 @@ impl PaymentService {
             }
         };
         if outcome.public_key != session.payer {
-            let failure = Failure {
-                code: "SIGNATURE_FAILED".into(),
-                message: "signed by an unexpected key".into(),
-            };
-            self.close(
-                &session,
-                SessionState::Failed,
-                Some((failure, "")),
-                "signer.wrong_key",
-            )
-            .await?;
-            return Err(ToolError::new(
+            let err = ToolError::new(
                 ErrorCode::SignatureFailed,
                 "the signer used an unexpected key; nothing was sent",
-            ));
+            );
+            return Err(self
+                .fail_with(
+                    &session,
+                    err,
+                    "signed by an unexpected key",
+                    "signer.wrong_key",
+                )
+                .await);
         }
         self.store_signed(session, message, &outcome.signature)
             .await
@@ -289,7 +270,10 @@ impl PaymentService {
         };
         let audit = AuditEvent::system("signer.signed")
             .session(&session.id)
-            .details(json!({ "signature": signature_text, "grant_id": session.grant_id.map(|g| g.to_string()) }));
+            .details(json!({
+                "signature": signature_text,
+                "grant_id": session.grant_id.map(|g| g.to_string()),
+            }));
         let signed = self
             .store
             .transition(
@@ -309,7 +293,7 @@ impl PaymentService {
         let Some(transaction) = session.signed_transaction.clone() else {
             return Err(ToolError::internal());
         };
-        match self.ledger.submit(&transaction).await {
+        let error = match self.ledger.submit(&transaction).await {
             Ok(signature) => {
                 let audit = AuditEvent::system("ledger.submitted")
                     .session(&session.id)
@@ -325,56 +309,67 @@ impl PaymentService {
                     )
                     .await
                     .map_err(|e| internal("record submission", &e))?;
-                Ok(self.session_view(&submitted))
+                return Ok(self.session_view(&submitted));
             }
-            Err(LedgerError::InsufficientFunds { .. }) => {
-                let failure = Failure {
-                    code: "INSUFFICIENT_BALANCE".into(),
-                    message: "the ledger refused: insufficient funds".into(),
-                };
-                self.close(
-                    &session,
-                    SessionState::Failed,
-                    Some((failure, "")),
-                    "ledger.rejected",
-                )
-                .await?;
-                Err(ToolError::new(
+            Err(error) => error,
+        };
+        let (err, reason) = match error {
+            LedgerError::InsufficientFunds { reason } => (
+                ToolError::new(
                     ErrorCode::InsufficientBalance,
                     "the wallet cannot cover the payment and its fees",
-                ))
-            }
-            Err(e @ (LedgerError::Rejected { .. } | LedgerError::BlockhashExpired)) => {
-                let reason = match e {
-                    LedgerError::Rejected { reason } => reason,
-                    other => other.to_string(),
-                };
-                let failure = Failure {
-                    code: "TRANSACTION_FAILED".into(),
-                    message: reason.clone(),
-                };
-                self.close(
-                    &session,
-                    SessionState::Failed,
-                    Some((failure, "")),
-                    "ledger.rejected",
-                )
-                .await?;
-                Err(ToolError::new(
+                ),
+                reason,
+            ),
+            LedgerError::Rejected { reason } => (
+                ToolError::new(
                     ErrorCode::TransactionFailed,
                     "the ledger rejected the transaction",
                 )
-                .with_details(json!({ "reason": reason })))
-            }
-            Err(e) => {
-                warn!(error = %super::ErrorChain(&e), "submission outcome unknown");
-                Err(ToolError::new(
+                .with_details(json!({ "reason": reason })),
+                reason,
+            ),
+            LedgerError::BlockhashExpired => (
+                ToolError::new(
+                    ErrorCode::TransactionFailed,
+                    "the transaction expired before it landed",
+                ),
+                "blockhash expired".to_owned(),
+            ),
+            other => {
+                warn!(error = %super::ErrorChain(&other), "submission outcome unknown");
+                return Err(ToolError::new(
                     ErrorCode::NetworkError,
                     "the ledger did not answer; the payment may still land: call verify_settlement",
                 )
                 .with_details(json!({ "state": "signed", "signature": session.signature }))
-                .retryable())
+                .retryable());
             }
+        };
+        Err(self
+            .fail_with(&session, err, reason, "ledger.rejected")
+            .await)
+    }
+
+    /// Fails a session on proven failure, recording `reason`, and returns `err` for the
+    /// agent (or the storage failure that prevented recording it).
+    pub(super) async fn fail_with(
+        &self,
+        session: &Session,
+        err: ToolError,
+        reason: impl Into<String>,
+        event: &'static str,
+    ) -> ToolError {
+        let failure = Failure {
+            code: err.code.as_str().into(),
+            message: reason.into(),
+        };
+        match self
+            .close(session, SessionState::Failed, Some((failure, "")), event)
+            .await
+        {
+            Ok(_) => err,
+            Err(storage) => storage,
         }
     }
 
