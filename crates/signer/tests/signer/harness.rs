@@ -68,6 +68,8 @@ pub struct Setup {
     pub database: PathBuf,
     /// Environment the signer needs (SoftHSM's configuration).
     pub env: Vec<(String, PathBuf)>,
+    /// The signer's `RUST_LOG`.
+    log_filter: String,
 }
 
 impl Setup {
@@ -95,6 +97,7 @@ impl Setup {
             grants,
             config,
             env,
+            log_filter: "debug".to_owned(),
         })
     }
 
@@ -107,6 +110,12 @@ impl Setup {
 
     /// Starts `clawfirst-signer --config ...` and waits until it answers `health`.
     pub fn start(self) -> Result<Signer, Error> {
+        self.start_logging("debug")
+    }
+
+    /// As [`Setup::start`], with `RUST_LOG` set to `filter`.
+    pub fn start_logging(mut self, filter: &str) -> Result<Signer, Error> {
+        self.log_filter = filter.to_owned();
         let stderr = self.dir.path().join("signer.stderr");
         let child = self.spawn(&stderr)?;
         let mut signer = Signer {
@@ -123,7 +132,7 @@ impl Setup {
             .command()
             .arg("--config")
             .arg(&self.config)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(stderr)?)

@@ -8,6 +8,7 @@
 //!   the key generation commands, and what the logs may and may not contain.
 //! - `keyfile`: the key file format: wrong passphrase, tampering, secrets in `Debug`.
 //! - `handler`: property tests of the request handler in process.
+//! - `throughput`: an ignored measurement of signatures per second, for release builds.
 
 mod api;
 mod binary;
@@ -15,6 +16,7 @@ mod fixtures;
 mod handler;
 mod harness;
 mod keyfile;
+mod throughput;
 
 /// Instantiates every API case for one backend, each case on its own signer process.
 macro_rules! api_suite {
