@@ -25,16 +25,16 @@ pub(super) fn create(
     }
     let at_ms = to_i64("at_ms", audit_event.at_ms)?;
 
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO agents (agent_id, key_id, status, created_at_ms, updated_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?4)",
-        (
-            agent_id.as_str(),
-            key_id.as_str(),
-            AgentStatus::Active.as_str(),
-            at_ms,
-        ),
-    )?;
+    )?
+    .execute((
+        agent_id.as_str(),
+        key_id.as_str(),
+        AgentStatus::Active.as_str(),
+        at_ms,
+    ))?;
     audit::append(tx, audit_event)?;
 
     Ok(AgentRecord {
@@ -71,10 +71,9 @@ pub(super) fn set_status(
     audit_event: &AuditEvent,
 ) -> Result<AgentRecord> {
     let at_ms = to_i64("at_ms", audit_event.at_ms)?;
-    let changed = tx.execute(
-        "UPDATE agents SET status = ?1, updated_at_ms = ?2 WHERE agent_id = ?3",
-        (status.as_str(), at_ms, agent_id.as_str()),
-    )?;
+    let changed = tx
+        .prepare_cached("UPDATE agents SET status = ?1, updated_at_ms = ?2 WHERE agent_id = ?3")?
+        .execute((status.as_str(), at_ms, agent_id.as_str()))?;
     if changed == 0 {
         return Err(StoreError::AgentNotFound(agent_id.clone()).into());
     }
@@ -99,16 +98,16 @@ pub(super) fn add_key(
     }
     let at_ms = to_i64("at_ms", audit_event.at_ms)?;
 
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO api_keys (key_id_public, agent_id, key_hash, created_at_ms)
          VALUES (?1, ?2, ?3, ?4)",
-        (
-            &key.key_id_public,
-            key.agent_id.as_str(),
-            &key.hash[..],
-            at_ms,
-        ),
-    )?;
+    )?
+    .execute((
+        &key.key_id_public,
+        key.agent_id.as_str(),
+        &key.hash[..],
+        at_ms,
+    ))?;
     audit::append(tx, audit_event)?;
 
     Ok(ApiKeyRecord {
@@ -140,10 +139,11 @@ pub(super) fn revoke_keys(
     }
     let at_ms = to_i64("at_ms", audit_event.at_ms)?;
 
-    let revoked = tx.execute(
-        "UPDATE api_keys SET revoked_at_ms = ?1 WHERE agent_id = ?2 AND revoked_at_ms IS NULL",
-        (at_ms, agent_id.as_str()),
-    )?;
+    let revoked = tx
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at_ms = ?1 WHERE agent_id = ?2 AND revoked_at_ms IS NULL",
+        )?
+        .execute((at_ms, agent_id.as_str()))?;
     audit::append(tx, audit_event)?;
     Ok(revoked)
 }

@@ -21,24 +21,24 @@ pub(super) fn append(tx: &Connection, event: &AuditEvent) -> Result<u64> {
     let at_ms = to_i64("audit at_ms", event.at_ms)?;
     let details = json_text("audit details", &event.details)?;
 
-    let seq: i64 = tx.query_row(
-        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq",
-        [],
-        |row| row.get(0),
-    )?;
-    tx.execute(
+    let seq: i64 = tx
+        .prepare_cached(
+            "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq",
+        )?
+        .query_row([], |row| row.get(0))?;
+    tx.prepare_cached(
         "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, event, session_id, details)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        (
-            seq,
-            at_ms,
-            event.actor_kind.as_str(),
-            &event.actor_id,
-            &event.event,
-            event.session_id.as_ref().map(SessionId::as_str),
-            &details,
-        ),
-    )?;
+    )?
+    .execute((
+        seq,
+        at_ms,
+        event.actor_kind.as_str(),
+        &event.actor_id,
+        &event.event,
+        event.session_id.as_ref().map(SessionId::as_str),
+        &details,
+    ))?;
     u64::try_from(seq).map_err(|_| {
         StoreError::Corrupt {
             table: "audit_head",
@@ -66,7 +66,9 @@ pub(super) fn for_session(conn: &Connection, session_id: &SessionId) -> Result<V
 
 /// How many records the trail holds.
 pub(super) fn count(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM audit_log", [], |row| row.get(0))?;
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM audit_log")?
+        .query_row([], |row| row.get(0))?;
     u64::try_from(n).map_err(|_| {
         StoreError::Corrupt {
             table: "audit_log",

@@ -58,11 +58,9 @@ pub(super) fn usage(
 
 /// Whether the session already holds a reservation (in any state).
 pub(super) fn exists(conn: &Connection, session_id: &SessionId) -> Result<bool> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM reservations WHERE session_id = ?1",
-        [session_id.as_str()],
-        |row| row.get(0),
-    )?;
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM reservations WHERE session_id = ?1")?
+        .query_row([session_id.as_str()], |row| row.get(0))?;
     Ok(n > 0)
 }
 
@@ -70,19 +68,19 @@ pub(super) fn exists(conn: &Connection, session_id: &SessionId) -> Result<bool> 
 pub(super) fn insert(conn: &Connection, session: &Session, at_ms: u64) -> Result<()> {
     let amount = to_i64("amount", session.amount)?;
     let at = to_i64("at_ms", at_ms)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO reservations
              (session_id, agent_id, asset, amount, state, created_at_ms, updated_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        (
-            session.id.as_str(),
-            session.agent_id.as_str(),
-            session.asset.symbol(),
-            amount,
-            ReservationState::Reserved.as_str(),
-            at,
-        ),
-    )?;
+    )?
+    .execute((
+        session.id.as_str(),
+        session.agent_id.as_str(),
+        session.asset.symbol(),
+        amount,
+        ReservationState::Reserved.as_str(),
+        at,
+    ))?;
     Ok(())
 }
 
@@ -99,16 +97,16 @@ pub(super) fn apply_effect(
         ReservationEffect::Commit => ReservationState::Committed,
     };
     let at = to_i64("at_ms", at_ms)?;
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE reservations SET state = ?1, updated_at_ms = ?2
          WHERE session_id = ?3 AND state = ?4",
-        (
-            to.as_str(),
-            at,
-            session_id.as_str(),
-            ReservationState::Reserved.as_str(),
-        ),
-    )?;
+    )?
+    .execute((
+        to.as_str(),
+        at,
+        session_id.as_str(),
+        ReservationState::Reserved.as_str(),
+    ))?;
     Ok(())
 }
 

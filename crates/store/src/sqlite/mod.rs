@@ -39,6 +39,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 
 use crate::error::StoreError;
 
+/// Prepared statements kept per connection: more than the store has, so none is re-parsed.
+const STATEMENT_CACHE: usize = 64;
 /// How hard SQLite works to make each commit durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Synchronous {
@@ -289,6 +291,9 @@ fn open_writer(
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(open_failed)?;
+    // Every statement the store runs stays prepared: parsing SQL per call costs more than
+    // running it.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
 
     // The busy timeout first, so that the pragmas below wait for another process too.
     conn.pragma_update(None, "busy_timeout", busy_timeout_ms)
@@ -336,6 +341,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 fn open_reader(path: &Path, busy_timeout_ms: i32) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "busy_timeout", busy_timeout_ms)?;
     Ok(conn)
 }

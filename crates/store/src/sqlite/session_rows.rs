@@ -117,43 +117,45 @@ pub(super) fn insert(tx: &Connection, s: &Session) -> Result<()> {
         .as_ref()
         .map(|m| json_text("metadata", m))
         .transpose()?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO sessions (session_id, agent_id, state, asset, amount, recipient,
              recipient_input, purpose, settlement_constraint, execute_after_ms, idempotency_key,
              request_digest, metadata, created_at_ms, updated_at_ms, expires_at_ms, key_id, payer)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        params![
-            s.id.as_str(),
-            s.agent_id.as_str(),
-            s.state.as_str(),
-            s.asset.symbol(),
-            to_i64("amount", s.amount)?,
-            s.recipient.to_string(),
-            s.recipient_input,
-            s.purpose,
-            s.settlement_constraint.as_str(),
-            opt_to_i64("execute_after_ms", s.execute_after_ms)?,
-            s.idempotency_key,
-            &s.request_digest[..],
-            metadata,
-            to_i64("created_at_ms", s.created_at_ms)?,
-            to_i64("updated_at_ms", s.updated_at_ms)?,
-            to_i64("expires_at_ms", s.expires_at_ms)?,
-            s.key_id.as_str(),
-            s.payer.to_string(),
-        ],
-    )?;
+    )?
+    .execute(params![
+        s.id.as_str(),
+        s.agent_id.as_str(),
+        s.state.as_str(),
+        s.asset.symbol(),
+        to_i64("amount", s.amount)?,
+        s.recipient.to_string(),
+        s.recipient_input,
+        s.purpose,
+        s.settlement_constraint.as_str(),
+        opt_to_i64("execute_after_ms", s.execute_after_ms)?,
+        s.idempotency_key,
+        &s.request_digest[..],
+        metadata,
+        to_i64("created_at_ms", s.created_at_ms)?,
+        to_i64("updated_at_ms", s.updated_at_ms)?,
+        to_i64("expires_at_ms", s.expires_at_ms)?,
+        s.key_id.as_str(),
+        s.payer.to_string(),
+    ])?;
     Ok(())
 }
 
 /// Writes the fields a move may change, only if the session is still in `from`.
 pub(super) fn update(tx: &Connection, s: &Session, from: SessionState) -> Result<()> {
-    let changed = tx.execute(
-        "UPDATE sessions SET state = ?1, updated_at_ms = ?2, message = ?3, grant_id = ?4,
+    let changed = tx
+        .prepare_cached(
+            "UPDATE sessions SET state = ?1, updated_at_ms = ?2, message = ?3, grant_id = ?4,
              blockhash_last_valid_slot = ?5, signature = ?6, signed_transaction = ?7, slot = ?8,
              failure_code = ?9, failure_message = ?10, policy_rule = ?11
          WHERE session_id = ?12 AND state = ?13",
-        params![
+        )?
+        .execute(params![
             s.state.as_str(),
             to_i64("updated_at_ms", s.updated_at_ms)?,
             s.message,
@@ -167,8 +169,7 @@ pub(super) fn update(tx: &Connection, s: &Session, from: SessionState) -> Result
             s.policy_rule,
             s.id.as_str(),
             from.as_str(),
-        ],
-    )?;
+        ])?;
     // The write lock is held since the session was read, so the row cannot have moved; this
     // guards the compare-and-set should the locking ever change.
     if changed != 1 {
