@@ -1,6 +1,6 @@
 //! The signer's configuration: a TOML file parsed once into validated types.
 //!
-//! Two layers: [`RawConfig`] mirrors the file and refuses unknown fields; [`Config`] is what the
+//! Two layers: `RawConfig` mirrors the file and refuses unknown fields; [`Config`] is what the
 //! rest of the crate uses, with every path absolute, every identifier and key checked, and every
 //! backend's fields complete and consistent. The field reference, with defaults and security
 //! consequences, is in the crate documentation and in `docs/signer-protocol.md`.

@@ -24,23 +24,36 @@
 //!
 //! # Configuration
 //!
-//! | field | default | meaning and security consequence |
-//! |---|---|---|
-//! | `socket` | required | Unix socket path; created mode 0600, only the signer's own user (and root) is served. Whoever can connect can ask for signatures, but only with valid grants. Put it in a directory only the two services can enter. |
-//! | `database` | required | the signer's SQLite file (mode 0600). Deleting it forgets which grants were used: grants still inside their window (at most 5 minutes) could be replayed once. |
-//! | `grant_public_key` | required | base58 Ed25519 key of the approval layer. Whoever holds its private half can authorize payments; change it only together with the approval layer. |
-//! | `keys` | required, at least one | the wallet keys, by id. |
-//! | `keys[].id` | required | the key id grants and requests name (letters, digits, `.`, `_`, `-`; at most 64). |
-//! | `keys[].backend` | required | `pkcs11` or `dangerous_dev_keyfile`. |
-//! | `keys[].path` | required for `dangerous_dev_keyfile` | the encrypted key file; refused if group or others may access it. |
-//! | `keys[].passphrase_file` / `passphrase_env` | one required for `dangerous_dev_keyfile` | where the passphrase comes from. A file must be mode 0600 or stricter; an environment variable is visible to the same user through `/proc`. |
-//! | `keys[].module` | required for `pkcs11` | the PKCS#11 shared library; it runs inside the signer, so it must be the vendor's, owned by root. |
-//! | `keys[].token_label` | required for `pkcs11` | the token holding the key; exactly one token must carry the label. |
-//! | `keys[].key_label` | required for `pkcs11` | the key pair's `CKA_LABEL`; exactly one Ed25519 private and one public key must carry it. |
-//! | `keys[].pin_file` / `pin_env` | one required for `pkcs11` | the token's user PIN, as for the passphrase. |
+//! A TOML file (`clawfirst-signer --config FILE`); the reference with an example is in
+//! `docs/signer-protocol.md`. Each field, its default, and what it means for security:
 //!
-//! Unknown fields are refused, fields of another backend are refused, and errors name the
-//! field. Relative paths are resolved against the configuration file's directory.
+//! - `socket` (required): the Unix socket path. Created with mode 0600; only the signer's own
+//!   user (and root) is served. Whoever can connect can ask for signatures, though only with
+//!   valid grants; put it in a directory only the two services can enter.
+//! - `database` (required): the signer's SQLite file, created with mode 0600. Deleting it
+//!   forgets which grants were used: grants still inside their window (at most 5 minutes)
+//!   could then be replayed, each producing the same signature over the same bytes.
+//! - `grant_public_key` (required): the approval layer's Ed25519 grant key, base58. Whoever holds
+//!   its private half can authorize payments; change it only together with the approval layer.
+//! - `[[keys]]` (at least one): the wallet keys.
+//!   - `id` (required): the key id that grants and requests name (letters, digits, `.`, `_`,
+//!     `-`; at most 64).
+//!   - `backend` (required): `pkcs11` or `dangerous_dev_keyfile`.
+//!   - `path` (`dangerous_dev_keyfile`, required): the encrypted key file; refused when group
+//!     or others may access it.
+//!   - `passphrase_file` or `passphrase_env` (`dangerous_dev_keyfile`, exactly one): where the
+//!     passphrase comes from. A file must be mode 0600 or stricter; an environment variable is
+//!     readable by the same user through `/proc`.
+//!   - `module` (`pkcs11`, required): the PKCS#11 library. It runs inside the signer process,
+//!     so it must be the vendor's, owned by root.
+//!   - `token_label` (`pkcs11`, required): the token holding the key; exactly one token must
+//!     carry the label.
+//!   - `key_label` (`pkcs11`, required): the key pair's `CKA_LABEL`; exactly one Ed25519
+//!     private key and one public key must carry it.
+//!   - `pin_file` or `pin_env` (`pkcs11`, exactly one): the token's user PIN, as above.
+//!
+//! There are no other defaults. Unknown fields, and fields of another backend, are refused;
+//! errors name the field. Relative paths are resolved against the file's directory.
 //!
 //! # Security
 //!

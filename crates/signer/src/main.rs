@@ -227,7 +227,7 @@ fn serve(config_path: PathBuf) -> Result<(), Failure> {
         clawfirst_signer::serve(service, &config.socket, shutdown)
             .await
             .map_err(|e| match e {
-                clawfirst_signer::ServeError::Socket { .. } => Failure::Run(e.into()),
+                clawfirst_signer::ServeError::Cleanup { .. } => Failure::Run(e.into()),
                 other => Failure::Start(other.into()),
             })
     })

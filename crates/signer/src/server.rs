@@ -42,9 +42,18 @@ pub enum ServeError {
     /// Something other than a socket is at the path; it is not removed.
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),
-    /// Binding, restricting or removing the socket failed.
+    /// Binding or restricting the socket failed.
     #[error("cannot prepare socket {path}")]
     Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The socket file could not be removed at shutdown.
+    #[error("cannot remove socket {path}")]
+    Cleanup {
         /// The socket path.
         path: PathBuf,
         /// The I/O failure.
@@ -132,7 +141,7 @@ pub async fn serve(
     // Receivers stay alive in the tasks, so this cannot fail in a way that matters.
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
-    std::fs::remove_file(socket).map_err(|source| ServeError::Socket {
+    std::fs::remove_file(socket).map_err(|source| ServeError::Cleanup {
         path: socket.to_owned(),
         source,
     })?;

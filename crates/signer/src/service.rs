@@ -2,7 +2,7 @@
 //!
 //! [`Service::handle_line`] is the whole surface an untrusted client reaches. It parses the line
 //! strictly, dispatches it, logs the outcome with `tracing` and records it in the signer
-//! database. The `sign` sequence itself is in [`crate::sign`].
+//! database. The `sign` sequence itself is in the private `sign` module.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -22,6 +22,9 @@ pub struct Service {
     pub(crate) store: Store,
 }
 
+/// The longest refusal detail written to the log.
+const MAX_DETAIL_CHARS: usize = 240;
+
 /// A refused or failed request: the code the client sees, and the precise reason operators
 /// see in the log.
 #[derive(Debug)]
@@ -31,11 +34,20 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
+    /// A refusal with its log detail. The detail may quote client input (a parser's message),
+    /// so it is cut to [`MAX_DETAIL_CHARS`] and control characters are escaped: a client
+    /// cannot forge or flood log lines through it.
     pub(crate) fn new(code: SignerErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            detail: detail.into(),
-        }
+        let detail: String = detail
+            .into()
+            .chars()
+            .take(MAX_DETAIL_CHARS)
+            .flat_map(|c| match c.is_control() {
+                true => c.escape_default().collect::<Vec<_>>(),
+                false => vec![c],
+            })
+            .collect();
+        Self { code, detail }
     }
 
     pub(crate) fn response(&self) -> SignerResponse {
@@ -182,7 +194,12 @@ impl Service {
     /// Logs and records a request line refused for exceeding the frame limit.
     pub(crate) async fn refuse_oversize_line(&self) {
         let refusal = Refusal::new(SignerErrorCode::BadRequest, "request line is too long");
-        tracing::info!(op = "invalid", outcome = code_name(refusal.code), reason = %refusal.detail, "request refused");
+        tracing::info!(
+            op = "invalid",
+            outcome = code_name(refusal.code),
+            reason = %refusal.detail,
+            "request refused"
+        );
         self.record(log_line("invalid", Err(&refusal), None)).await;
     }
 

@@ -244,7 +244,19 @@ fn logs_name_refusals_and_grants_but_never_message_bytes_or_secrets() -> TestRes
     ));
     assert_refused(&client.request(&g.request)?, SignerErrorCode::GrantReplayed);
 
+    // A client cannot forge a log line through text the parser echoes.
+    let forged = client.send_raw(b"{\"op\":\"x\\nFORGED INFO grant accepted\"}\n")?;
+    assert_refused(&forged, SignerErrorCode::BadRequest);
+
     let logs = signer.stderr();
+    assert!(
+        logs.lines().all(|line| !line.starts_with("FORGED")),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("FORGED"),
+        "the refusal reason should quote the input, escaped"
+    );
     let refusal = logs
         .lines()
         .find(|line| line.contains("sign refused"))

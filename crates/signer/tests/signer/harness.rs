@@ -159,9 +159,10 @@ fn pkcs11_key(dir: &Path) -> Result<KeySection, Error> {
     let module = softhsm_module();
     if !module.exists() {
         return Err(format!(
-            "the SoftHSM2 PKCS#11 module {} is missing: the pkcs11 signer tests need it. Run the \
-             project's test script, scripts/test, which installs softhsm2 and opensc (or \
-             `apt-get install -y softhsm2 opensc`), or point CLAWFIRST_TEST_PKCS11_MODULE at the module",
+            "the SoftHSM2 PKCS#11 module {} is missing: the pkcs11 signer tests need it. \
+             Run the project's test script, scripts/test, which installs softhsm2 and opensc \
+             (or `apt-get install -y softhsm2 opensc`), or point CLAWFIRST_TEST_PKCS11_MODULE \
+             at the module",
             module.display()
         )
         .into());
