@@ -1,14 +1,19 @@
-//! The API suite: every case runs against each key backend (see `main.rs`).
+//! The API suite: every case runs against each key backend (see `main.rs`). The grant and
+//! protocol cases are here, the message cases in `message`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use clawfirst_core::grant::{GrantBody, GrantSigner, MAX_GRANT_LIFETIME_MS, SignedGrant};
 use clawfirst_core::signer_proto::{SignerErrorCode, SignerRequest, SignerResponse};
-use clawfirst_core::{Asset, KeyId, Transfer, now_ms};
+use clawfirst_core::{KeyId, now_ms};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::fixtures::*;
 use crate::harness::{Signer, TestResult};
+
+mod message;
+
+pub use message::*;
 
 /// Asks for the grant's status and expects it unused: a refusal before step 4 burns nothing.
 fn assert_not_burned(signer: &Signer, body: &GrantBody) -> TestResult {
@@ -26,7 +31,7 @@ fn assert_not_burned(signer: &Signer, body: &GrantBody) -> TestResult {
 }
 
 /// Sends `request` and expects the refusal `code`; the grant must stay unused.
-fn expect_refusal(
+pub(super) fn expect_refusal(
     signer: &Signer,
     request: &SignerRequest,
     body: &GrantBody,
@@ -250,129 +255,6 @@ pub fn refuses_a_message_whose_hash_differs_from_the_grant(signer: &Signer) -> T
     let other = message_for(&transfer)?;
     let request = sign_request(&signer.key_id, &other, signer.grants.sign(&g.body));
     expect_refusal(signer, &request, &g.body, SignerErrorCode::GrantMismatch)
-}
-
-/// A grant for `granted` whose hash names a message built for `actual`: the hash check
-/// passes, the transaction check must not.
-fn refuse_message_for(signer: &Signer, granted: Transfer, actual: Transfer) -> TestResult {
-    let message = message_for(&actual)?;
-    let body = body_for(&signer.key_id, &granted, &message)?;
-    let request = sign_request(&signer.key_id, &message, signer.grants.sign(&body));
-    expect_refusal(signer, &request, &body, SignerErrorCode::MessageMismatch)
-}
-
-pub fn refuses_a_message_paying_another_recipient(signer: &Signer) -> TestResult {
-    let granted = usdc_transfer(signer.wallet);
-    let actual = Transfer {
-        recipient: random_address(),
-        ..granted
-    };
-    refuse_message_for(signer, granted, actual)?;
-    let granted = sol_transfer(signer.wallet);
-    refuse_message_for(
-        signer,
-        granted,
-        Transfer {
-            recipient: random_address(),
-            ..granted
-        },
-    )
-}
-
-pub fn refuses_a_message_paying_another_amount(signer: &Signer) -> TestResult {
-    let granted = usdc_transfer(signer.wallet);
-    refuse_message_for(
-        signer,
-        granted,
-        Transfer {
-            amount: granted.amount + 1,
-            ..granted
-        },
-    )?;
-    let granted = sol_transfer(signer.wallet);
-    refuse_message_for(
-        signer,
-        granted,
-        Transfer {
-            amount: granted.amount * 10,
-            ..granted
-        },
-    )
-}
-
-pub fn refuses_a_message_paying_another_mint(signer: &Signer) -> TestResult {
-    let granted = usdc_transfer(signer.wallet);
-    refuse_message_for(
-        signer,
-        granted,
-        Transfer {
-            mint: Some(random_address()),
-            ..granted
-        },
-    )
-}
-
-pub fn refuses_a_message_paying_another_asset(signer: &Signer) -> TestResult {
-    let granted = usdc_transfer(signer.wallet);
-    let as_bonk = Transfer {
-        asset: Asset::Bonk,
-        mint: Some(clawfirst_solana::ledger::MAINNET_BONK_MINT),
-        ..granted
-    };
-    refuse_message_for(signer, granted, as_bonk)?;
-    let as_sol = Transfer {
-        asset: Asset::Sol,
-        mint: None,
-        ..granted
-    };
-    refuse_message_for(signer, granted, as_sol)?;
-    // The same mint, but the grant calls it BONK: the decimals no longer fit the asset.
-    let relabelled = Transfer {
-        asset: Asset::Bonk,
-        ..granted
-    };
-    refuse_message_for(signer, relabelled, granted)
-}
-
-pub fn refuses_a_message_with_an_extra_instruction(signer: &Signer) -> TestResult {
-    for transfer in [sol_transfer(signer.wallet), usdc_transfer(signer.wallet)] {
-        let message = with_last_instruction_repeated(&message_for(&transfer)?)?;
-        let body = body_for(&signer.key_id, &transfer, &message)?;
-        let request = sign_request(&signer.key_id, &message, signer.grants.sign(&body));
-        expect_refusal(signer, &request, &body, SignerErrorCode::MessageMismatch)?;
-    }
-    Ok(())
-}
-
-pub fn refuses_a_payer_that_is_not_the_key(signer: &Signer) -> TestResult {
-    let stranger = random_address();
-    // Grant and message agree with each other, but neither is paid by this key.
-    let transfer = sol_transfer(stranger);
-    let g = granted(&signer.grants, &signer.key_id, &transfer)?;
-    expect_refusal(
-        signer,
-        &g.request,
-        &g.body,
-        SignerErrorCode::MessageMismatch,
-    )?;
-    let transfer = usdc_transfer(stranger);
-    let g = granted(&signer.grants, &signer.key_id, &transfer)?;
-    expect_refusal(
-        signer,
-        &g.request,
-        &g.body,
-        SignerErrorCode::MessageMismatch,
-    )?;
-    // The grant names this key as payer, the message is paid by someone else.
-    let granted = sol_transfer(signer.wallet);
-    refuse_message_for(
-        signer,
-        granted,
-        Transfer {
-            payer: stranger,
-            ..granted
-        },
-    )
 }
 
 pub fn refuses_bad_requests_and_keeps_the_connection(signer: &Signer) -> TestResult {
