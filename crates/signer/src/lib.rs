@@ -115,6 +115,16 @@ pub enum StartError {
 pub fn open(config: &Config) -> Result<Arc<Service>, StartError> {
     let verifier = GrantVerifier::new(config.grant_public_key).map_err(StartError::GrantKey)?;
     let keys = Keys::open(&config.keys).map_err(StartError::Keys)?;
+    for id in keys.ids() {
+        if let Some(backend) = keys.get(&id) {
+            tracing::info!(
+                key.id = %id,
+                key.backend = backend.kind(),
+                key.public_key = %backend.public_key(),
+                "key opened and self-tested"
+            );
+        }
+    }
     let store = Store::open(&config.database).map_err(StartError::Store)?;
     Ok(Arc::new(Service::new(keys, verifier, store)))
 }

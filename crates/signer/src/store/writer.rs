@@ -73,19 +73,20 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             .map_err(|e| open_error(Box::new(e)))?;
     }
     let conn = Connection::open(path).map_err(|e| open_error(Box::new(e)))?;
-    let setup = || -> Result<i64, rusqlite::Error> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-    };
-    let version = setup().map_err(|e| open_error(Box::new(e)))?;
+    let version: i64 = conn
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .and_then(|()| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .map_err(|e| open_error(Box::new(e)))?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema(version));
     }
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(|e| open_error(Box::new(e)))?;
+    let setup = || -> Result<(), rusqlite::Error> {
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+    };
+    setup().map_err(|e| open_error(Box::new(e)))?;
     Ok(conn)
 }
 
