@@ -39,7 +39,7 @@ impl PaymentService {
         wanted: Commitment,
     ) -> ToolResult {
         let session = self.session_of(caller, id).await?;
-        let session = self.advance(session, 0).await?;
+        let session = self.advance(session, 0, Pass::OnDemand).await?;
         let mut view = self.session_view(&session);
         let reached = reached_commitment(session.state);
         if let Some(map) = view.as_object_mut() {
@@ -74,7 +74,7 @@ impl PaymentService {
         let count = pending.len();
         for session in pending {
             let id = session.id.clone();
-            if let Err(e) = self.advance(session, 0).await {
+            if let Err(e) = self.advance(session, 0, Pass::OnDemand).await {
                 warn!(session.id = %id, error = %e, "recovery left the session for later");
             }
         }
@@ -113,7 +113,10 @@ impl PaymentService {
             .map_err(|e| internal("list pending sessions", &e))?;
         for session in pending {
             let id = session.id.clone();
-            if let Err(e) = self.advance(session, ABANDONED_AFTER_MS).await {
+            if let Err(e) = self
+                .advance(session, ABANDONED_AFTER_MS, Pass::Background)
+                .await
+            {
                 debug!(session.id = %id, error = %e, "session not advanced this pass");
             }
         }
@@ -126,10 +129,11 @@ impl PaymentService {
         &self,
         session: Session,
         min_age_ms: u64,
+        pass: Pass,
     ) -> Result<Session, ToolError> {
         let old_enough = session.updated_at_ms.saturating_add(min_age_ms) <= now_ms();
         match session.state {
-            SessionState::Submitted | SessionState::Confirmed => self.refresh(session).await,
+            SessionState::Submitted | SessionState::Confirmed => self.refresh(session, pass).await,
             SessionState::Signed if old_enough => self.resume_signed(session).await,
             SessionState::Approved if old_enough => self.resume_approved(session).await,
             SessionState::Initialized | SessionState::AwaitingApproval
@@ -143,7 +147,7 @@ impl PaymentService {
     }
 
     /// Applies the ledger's view of a submitted transaction.
-    async fn refresh(&self, session: Session) -> Result<Session, ToolError> {
+    async fn refresh(&self, session: Session, pass: Pass) -> Result<Session, ToolError> {
         let Some(signature) = session.signature.clone() else {
             return Ok(session);
         };
@@ -176,6 +180,10 @@ impl PaymentService {
                     Commitment::Finalized => SessionState::Finalized,
                 };
                 if target <= session.state && session.state != SessionState::Signed {
+                    return Ok(session);
+                }
+                if pass == Pass::Background && target == SessionState::Confirmed {
+                    // Nobody is asking: wait for finality and record it in one write.
                     return Ok(session);
                 }
                 let event = match target {
@@ -251,7 +259,7 @@ impl PaymentService {
                         audit,
                     )
                     .await?;
-                self.refresh(submitted).await
+                self.refresh(submitted, Pass::OnDemand).await
             }
             Ok(None) => {
                 let still_valid = match session
@@ -350,6 +358,15 @@ impl PaymentService {
             .map_err(|e| internal("reload session", &e))?
             .ok_or_else(ToolError::internal)
     }
+}
+
+/// Who is advancing a session: a caller waiting for the answer, or the background watcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// Record every commitment reached, so the caller sees it.
+    OnDemand,
+    /// Record only what ends the session (finality or failure), saving a write per payment.
+    Background,
 }
 
 /// The commitment a session's state proves, if any.

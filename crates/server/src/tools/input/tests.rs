@@ -111,3 +111,38 @@ fn estimate_takes_one_form_or_the_other() {
     ));
     assert!(estimate_fees(None).is_err());
 }
+
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "\\PC{0,40}".prop_map(Value::String),
+        "(1e3|-1|0\\.0000001|2\\.5|[0-9]{1,25}(\\.[0-9]{1,12})?) (SOL|USDC|BONK|DOGE)"
+            .prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                "(amount|recipient|purpose|settlement_constraint|execute_after|idempotency_key|metadata|session_id|asset|commitment|x)",
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn no_tool_argument_object_panics_the_parsers(value in any_json()) {
+        let map = obj(value);
+        let _ = initialize_payment(Some(&map));
+        let _ = estimate_fees(Some(&map));
+        let _ = query_balance(Some(&map));
+        let _ = session_only(Some(&map));
+        let _ = session_with_commitment(Some(&map));
+    }
+}
