@@ -292,3 +292,82 @@ fn logs_name_refusals_and_grants_but_never_message_bytes_or_secrets() -> TestRes
     assert!(!logs.contains(PASSPHRASE), "passphrase leaked into the log");
     Ok(())
 }
+
+#[test]
+fn hostile_or_mistaken_arguments_fail_with_a_reason_and_no_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let pass = dir.path().join("pass");
+    write_secret(&pass, PASSPHRASE)?;
+    let run = |args: &[&std::ffi::OsStr]| Command::new(BIN).args(args).output();
+    let cases: Vec<(Vec<std::ffi::OsString>, i32, &str)> = vec![
+        (
+            vec!["--config".into(), "/".into()],
+            3,
+            "cannot read config file /",
+        ),
+        (
+            vec!["--config".into(), "no\nsuch\u{7}file".into()],
+            3,
+            "cannot read config file",
+        ),
+        (
+            vec![
+                "dangerous-dev-keygen".into(),
+                "--out".into(),
+                dir.path().join("missing-dir/key").into(),
+                "--passphrase-file".into(),
+                pass.clone().into(),
+            ],
+            1,
+            "cannot access key file",
+        ),
+        (
+            vec![
+                "dangerous-dev-keygen".into(),
+                "--out".into(),
+                dir.path().join("key").into(),
+                "--passphrase-file".into(),
+                dir.path().join("absent").into(),
+            ],
+            1,
+            "cannot read secret file",
+        ),
+        (
+            vec![
+                "pkcs11-keygen".into(),
+                "--module".into(),
+                "/nonexistent/module.so".into(),
+                "--token-label".into(),
+                "t".into(),
+                "--key-label".into(),
+                "k".into(),
+                "--pin-env".into(),
+                "HOME".into(),
+            ],
+            1,
+            "pkcs11 load module failed",
+        ),
+        (vec!["serve".into()], 2, "--config"),
+        (vec!["--config".into(), "a".into(), "serve".into()], 2, ""),
+    ];
+    for (args, code, expected) in cases {
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let output = run(&refs)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+
+    let help = Command::new(BIN).arg("--help").output()?;
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for command in ["serve", "dangerous-dev-keygen", "pkcs11-keygen", "--config"] {
+        assert!(text.contains(command), "{text}");
+    }
+    assert!(
+        !dir.path().join("key").exists(),
+        "a failed keygen leaves no file"
+    );
+    Ok(())
+}
