@@ -42,8 +42,9 @@ pub enum SignerRequest {
         /// 32 hex digits.
         grant_id: String,
     },
-    /// Liveness and the configured key ids.
-    Health,
+    /// Liveness and the configured key ids. A struct variant, so that unknown fields are
+    /// refused here as in every other request.
+    Health {},
 }
 
 /// The signer's answer.
@@ -113,4 +114,28 @@ pub enum SignerErrorCode {
     BackendFailure,
     /// The signer's own database failed; nothing was signed.
     StorageFailure,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_refuses_unknown_fields() {
+        assert_eq!(
+            serde_json::from_str::<SignerRequest>(r#"{"op":"health"}"#).ok(),
+            Some(SignerRequest::Health {})
+        );
+        for line in [
+            r#"{"op":"health","extra":1}"#,
+            r#"{"op":"public_key","key_id":"default","extra":1}"#,
+            r#"{"op":"grant_status","grant_id":"00","extra":1}"#,
+            r#"{"op":"unknown"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<SignerRequest>(line).is_err(),
+                "{line}"
+            );
+        }
+    }
 }

@@ -170,7 +170,7 @@ impl SignerClient {
     /// # Errors
     /// [`SignerClientError`].
     pub async fn health(&self) -> Result<(), SignerClientError> {
-        match self.call(&SignerRequest::Health).await? {
+        match self.call(&SignerRequest::Health {}).await? {
             SignerResponse::Health { .. } => Ok(()),
             other => Err(unexpected(other)),
         }

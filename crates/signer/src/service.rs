@@ -96,7 +96,7 @@ impl Service {
             } => self.sign(key_id, &message, &grant).await,
             SignerRequest::PublicKey { key_id } => self.public_key(key_id).await,
             SignerRequest::GrantStatus { grant_id } => self.grant_status(&grant_id).await,
-            SignerRequest::Health => self.health().await,
+            SignerRequest::Health {} => self.health().await,
         }
     }
 

@@ -88,7 +88,7 @@ pub fn signs_a_usdc_payment_with_a_verifiable_signature(signer: &Signer) -> Test
 
 pub fn answers_health_and_public_key(signer: &Signer) -> TestResult {
     let mut client = signer.connect()?;
-    let health = client.request(&SignerRequest::Health)?;
+    let health = client.request(&SignerRequest::Health {})?;
     let kind = match signer.backend {
         crate::harness::Backend::Keyfile => "dangerous_dev_keyfile",
         crate::harness::Backend::Pkcs11 => "pkcs11",
@@ -282,7 +282,7 @@ pub fn refuses_bad_requests_and_keeps_the_connection(signer: &Signer) -> TestRes
     };
     assert_refused(&client.request(&bad_message)?, SignerErrorCode::BadRequest);
     assert!(matches!(
-        client.request(&SignerRequest::Health)?,
+        client.request(&SignerRequest::Health {})?,
         SignerResponse::Health { .. }
     ));
     Ok(())

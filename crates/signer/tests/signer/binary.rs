@@ -32,7 +32,7 @@ fn an_oversize_line_is_refused_and_the_connection_closed() -> TestResult {
     at_limit.push(b'\n');
     assert_refused(&client.send_raw(&at_limit)?, SignerErrorCode::BadRequest);
     assert!(matches!(
-        client.request(&SignerRequest::Health)?,
+        client.request(&SignerRequest::Health {})?,
         SignerResponse::Health { .. }
     ));
 
@@ -52,7 +52,7 @@ fn an_oversize_line_is_refused_and_the_connection_closed() -> TestResult {
 
     // The signer itself is unaffected.
     assert!(matches!(
-        signer.connect()?.request(&SignerRequest::Health)?,
+        signer.connect()?.request(&SignerRequest::Health {})?,
         SignerResponse::Health { .. }
     ));
     Ok(())
@@ -90,7 +90,7 @@ fn a_second_signer_on_a_live_socket_refuses_and_a_stale_socket_is_replaced() -> 
 
     signer.kill_and_restart()?;
     assert!(matches!(
-        signer.connect()?.request(&SignerRequest::Health)?,
+        signer.connect()?.request(&SignerRequest::Health {})?,
         SignerResponse::Health { .. }
     ));
     Ok(())

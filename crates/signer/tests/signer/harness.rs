@@ -266,7 +266,7 @@ impl Signer {
                 return Err(format!("signer exited with {status}: {}", self.stderr()).into());
             }
             if let Ok(mut client) = self.connect()
-                && let SignerResponse::Health { .. } = client.request(&SignerRequest::Health)?
+                && let SignerResponse::Health { .. } = client.request(&SignerRequest::Health {})?
             {
                 return Ok(());
             }
