@@ -17,8 +17,9 @@
 //!
 //! # Guarantees
 //!
-//! - **Atomic steps.** Each change and the audit event that records it are written in one
-//!   transaction: if the event cannot be written, the change is not either. The time of the
+//! - **Atomic steps.** Each change and the audit event that records it are written together
+//!   (in one savepoint of one transaction): if the event cannot be written, the change is not
+//!   either. The time of the
 //!   change is the time of its event.
 //! - **Compare-and-set.** A session moves only from the state the caller names; otherwise
 //!   [`StoreError::StateConflict`] reports the actual state and nothing is written.
@@ -34,12 +35,22 @@
 //!
 //! # Concurrency and PostgreSQL
 //!
-//! Every write runs in one `BEGIN IMMEDIATE` transaction, which takes SQLite's database-wide
-//! write lock before it reads; that is what makes idempotency checks, compare-and-set moves
-//! and the budget check atomic across tasks and across processes sharing the file (another
-//! process's lock is waited for up to [`SqliteOptions::busy_timeout`], then
-//! [`StoreError::Busy`], which is retryable). Reads use separate read-only connections and
-//! never block writers (WAL).
+//! One writer thread applies every change, by group commit: whatever writes have queued (up
+//! to 256) run one after another in a single `BEGIN IMMEDIATE` transaction, each in its own
+//! savepoint, and are acknowledged together once that transaction committed. A write that
+//! fails (a state conflict, an idempotency conflict, a malformed event) is rolled back to its
+//! savepoint and writes nothing; the others in the batch are not disturbed, and each sees the
+//! writes before it, so budget checks count every earlier reservation. If the transaction
+//! itself fails, every write in it fails and nothing of it is written. Under load, many writes
+//! share one commit, and with [`Synchronous::Full`] one `fsync`; a reply still means the write
+//! is durable.
+//!
+//! `BEGIN IMMEDIATE` takes SQLite's database-wide write lock before anything is read; that is
+//! what makes idempotency checks, compare-and-set moves and the budget check atomic across
+//! tasks and across processes sharing the file (another process's lock is waited for up to
+//! [`SqliteOptions::busy_timeout`], then [`StoreError::Busy`], which is retryable). Reads use
+//! separate read-only connections and never block writers (WAL). Dropping the last clone of
+//! the [`Store`] lets the writer thread apply what is queued and end, and waits for it.
 //!
 //! PostgreSQL has no database-wide write lock, so its backend must serialize differently:
 //! lock the agent's row (`SELECT ... FROM agents WHERE agent_id = $1 FOR UPDATE`) at the start

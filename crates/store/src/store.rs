@@ -16,9 +16,11 @@ use crate::state::SessionState;
 
 /// The persistence of the approval layer: sessions, budgets, agents, API-key hashes, audit.
 ///
-/// Cheap to clone; clones share the connections. Every method that changes something takes
-/// the [`AuditEvent`] that records the change and writes both in one transaction, stamping the
-/// change with the event's time: if the record cannot be written, neither is the change.
+/// Cheap to clone; clones share the connections and the writer thread, which ends when the
+/// last clone is dropped. Every method that changes something takes the [`AuditEvent`] that
+/// records the change and writes both atomically, stamping the change with the event's time:
+/// if the record cannot be written, neither is the change. A method that changes something
+/// returns once the change is committed (see the crate documentation on group commit).
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Arc<Backend>,
@@ -270,12 +272,13 @@ impl Store {
     }
 
     /// Moves every `initialized` or `awaiting_approval` session whose `expires_at_ms` is at or
-    /// before `now_ms` to `expired`, releasing its reservation and auditing it, one transaction
-    /// per session. Returns the sessions expired by this call.
+    /// before `now_ms` to `expired`, releasing its reservation and auditing it, each session on
+    /// its own (a session another writer moved first is skipped). Returns the sessions expired
+    /// by this call.
     ///
     /// # Errors
-    /// A database failure. Sessions expired before it stay expired (and audited) but are not
-    /// in the error; a later call, or [`Store::audit_tail`], shows them.
+    /// A database failure. Sessions expired before or alongside it stay expired (and audited)
+    /// but are not in the error; a later call, or [`Store::audit_tail`], shows them.
     #[instrument(skip_all, fields(now_ms = now_ms))]
     pub async fn expire_due(&self, now_ms: u64) -> Result<Vec<Session>, StoreError> {
         let expired = dispatch!(self, expire_due(now_ms))?;

@@ -2,7 +2,7 @@
 
 use clawfirst_core::{AgentId, Asset, KeyId, SessionId};
 
-use super::{SqliteBackend, agents, audit, budget, schema, session_rows, sessions};
+use super::{SqliteBackend, agents, audit, budget, receive, schema, session_rows, sessions};
 use crate::agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::budget::{CapExceeded, Reservation, ReservationState};
@@ -160,32 +160,37 @@ impl SqliteBackend {
         .await
     }
 
-    /// Expires due sessions one transaction each, so the writer is never held for long and a
-    /// failure leaves every earlier expiry complete.
+    /// Expires due sessions, each in its own savepoint: a failure leaves every other expiry
+    /// complete. A page of candidates is queued at once, so its expiries share commits.
     pub(crate) async fn expire_due(&self, now_ms: u64) -> Result<Vec<Session>, StoreError> {
-        self.write_loop(move |shared| {
-            let mut expired = Vec::new();
-            loop {
-                let due = shared.read_now("expire_due", |conn| {
+        let mut expired = Vec::new();
+        loop {
+            let due = self
+                .read("expire_due", move |conn| {
                     session_rows::due_for_expiry(conn, now_ms, EXPIRY_BATCH)
-                })?;
-                let batch_len = due.len();
-                let mut progressed = false;
-                for id in due {
-                    let done = shared
-                        .write_now("expire_due", |tx| sessions::expire_one(tx, &id, now_ms))?;
-                    if let Some(session) = done {
-                        progressed = true;
-                        expired.push(session);
-                    }
-                }
-                // Stop on a short batch, or when another writer took every candidate first.
-                if batch_len < EXPIRY_BATCH || !progressed {
-                    return Ok(expired);
+                })
+                .await?;
+            let page_len = due.len();
+            let replies = due
+                .into_iter()
+                .map(|id| {
+                    self.enqueue("expire_due", move |tx| {
+                        sessions::expire_one(tx, &id, now_ms)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut progressed = false;
+            for reply in replies {
+                if let Some(session) = receive(reply).await? {
+                    progressed = true;
+                    expired.push(session);
                 }
             }
-        })
-        .await
+            // Stop on a short page, or when another writer took every candidate first.
+            if page_len < EXPIRY_BATCH || !progressed {
+                return Ok(expired);
+            }
+        }
     }
 
     pub(crate) async fn budget_usage(

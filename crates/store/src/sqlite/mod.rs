@@ -2,16 +2,19 @@
 //!
 //! # Connections
 //!
-//! One writer connection behind a mutex runs every change, each in a `BEGIN IMMEDIATE`
-//! transaction: the transaction takes SQLite's write lock when it begins, before it reads
-//! anything, so a read-check-write (idempotency, compare-and-set, budget check) can never be
-//! interleaved with another writer, whether that writer is a task of this process (the mutex)
-//! or another process sharing the file (the lock, waited for up to the busy timeout). Reads
-//! that need no such guarantee use a small pool of read-only connections; in WAL mode they
-//! never block the writer and always see the last committed state.
+//! One writer connection, owned by a dedicated thread (see `writer`), runs every change:
+//! callers queue operations on a channel, and the thread applies whatever has queued in one
+//! `BEGIN IMMEDIATE` transaction, each operation in its own savepoint, then commits once and
+//! answers them all (group commit). The transaction takes SQLite's write lock when it begins,
+//! before anything is read, so a read-check-write (idempotency, compare-and-set, budget check)
+//! can never be interleaved with another writer, whether that writer is a task of this process
+//! (its operation runs before or after, on the same thread) or another process sharing the
+//! file (the lock, waited for up to the busy timeout). Reads that need no such guarantee use a
+//! small pool of read-only connections on tokio's blocking threads; in WAL mode they never
+//! block the writer and always see the last committed state.
 //!
-//! All SQLite calls run on tokio's blocking threads; the async methods never block a runtime
-//! worker.
+//! The async methods never block a runtime worker. Dropping the last handle does: it waits for
+//! the writer thread to apply what is still queued and end (normally at once).
 //!
 //! # PostgreSQL
 //!
@@ -28,19 +31,26 @@ mod convert;
 mod schema;
 mod session_rows;
 mod sessions;
+#[cfg(test)]
+mod tests;
+mod writer;
 
 mod api;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use writer::{Job, Reply, WriterError};
 
 use crate::error::StoreError;
 
 /// Prepared statements kept per connection: more than the store has, so none is re-parsed.
 const STATEMENT_CACHE: usize = 64;
+
 /// How hard SQLite works to make each commit durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Synchronous {
@@ -144,8 +154,28 @@ struct Shared {
     path: PathBuf,
     options: SqliteOptions,
     busy_timeout_ms: i32,
-    writer: Mutex<Connection>,
+    /// Where operations for the writer thread are queued; `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// The writer thread, joined on drop.
+    writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Shared {
+    /// Closes the queue, so the writer thread applies what is left and ends, and waits for it:
+    /// once the store is gone, so are its connections. The readers close first, so that the
+    /// writer's connection is the last one and checkpoints the WAL as it closes.
+    fn drop(&mut self) {
+        lock(&self.readers).clear();
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take()
+            && writer.thread().id() != std::thread::current().id()
+        {
+            // The thread catches the operations' panics; a join error is a bug of the loop
+            // itself, and there is nothing left to clean up after it.
+            let _ = writer.join();
+        }
+    }
 }
 
 /// The longest busy timeout accepted.
@@ -169,13 +199,22 @@ impl SqliteBackend {
         let path = path.to_path_buf();
 
         let task = tokio::task::spawn_blocking(move || {
-            let mut writer = open_writer(&path, &options, busy_timeout_ms)?;
-            schema::migrate(&mut writer, convert::now_i64())?;
+            let mut conn = open_writer(&path, &options, busy_timeout_ms)?;
+            schema::migrate(&mut conn, convert::now_i64())?;
+            let (jobs, queue) = mpsc::channel();
+            let writer = std::thread::Builder::new()
+                .name("clawfirst-store-writer".to_owned())
+                .spawn(move || writer::run(conn, queue))
+                .map_err(|e| StoreError::Open {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })?;
             Ok::<_, StoreError>(Shared {
                 path,
                 options,
                 busy_timeout_ms,
-                writer: Mutex::new(writer),
+                jobs: Some(jobs),
+                writer: Some(writer),
                 readers: Mutex::new(Vec::new()),
             })
         });
@@ -187,30 +226,28 @@ impl SqliteBackend {
         })
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, on a blocking thread;
-    /// commits when it returns `Ok`, rolls back otherwise.
+    /// Runs `work` on the writer thread, in its own savepoint of the next batch's
+    /// `BEGIN IMMEDIATE` transaction; returns once that transaction committed. When `work`
+    /// returns an error, what it wrote is rolled back and the rest of the batch is unaffected.
     async fn write<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let shared = Arc::clone(&self.shared);
-        let task = tokio::task::spawn_blocking(move || shared.write_now(operation, work));
-        task.await
-            .map_err(|e| StoreError::TaskFailed(Box::new(e)))?
+        receive(self.enqueue(operation, work)?).await
     }
 
-    /// Runs `work` on several write transactions in turn, on one blocking thread; see
-    /// [`Shared::write_now`].
-    async fn write_loop<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Queues `work` for the writer thread without waiting; see [`SqliteBackend::write`].
+    fn enqueue<T, F>(&self, operation: &'static str, work: F) -> Result<Reply<T>, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let shared = Arc::clone(&self.shared);
-        let task = tokio::task::spawn_blocking(move || work(&shared));
-        task.await
-            .map_err(|e| StoreError::TaskFailed(Box::new(e)))?
+        let (job, reply) = writer::job(operation, work);
+        let stopped = || StoreError::TaskFailed(Box::new(WriterError::Stopped));
+        let jobs = self.shared.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(job).map_err(|_| stopped())?;
+        Ok(reply)
     }
 
     /// Runs `work` on a read-only connection, on a blocking thread.
@@ -227,25 +264,6 @@ impl SqliteBackend {
 }
 
 impl Shared {
-    fn write_now<T>(
-        &self,
-        operation: &'static str,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T, StoreError> {
-        let mut writer = lock(&self.writer);
-        let run = || -> Result<T> {
-            // A transaction left open by a panic in an earlier task is rolled back first.
-            if !writer.is_autocommit() {
-                writer.execute_batch("ROLLBACK")?;
-            }
-            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = work(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        };
-        run().map_err(|e| e.into_store(operation))
-    }
-
     fn read_now<T>(
         &self,
         operation: &'static str,
@@ -268,8 +286,15 @@ impl Shared {
     }
 }
 
-/// Locks a mutex even if a panicking task poisoned it: the connection inside stays usable,
-/// because an open transaction is rolled back before the next use.
+/// The result of a queued write.
+async fn receive<T>(reply: Reply<T>) -> Result<T, StoreError> {
+    reply
+        .await
+        .map_err(|_| StoreError::TaskFailed(Box::new(WriterError::Stopped)))?
+}
+
+/// Locks a mutex even if a panicking task poisoned it: a pool of idle read connections stays
+/// usable whatever a reader did.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -308,6 +333,11 @@ fn open_writer(
         });
     }
     conn.pragma_update(None, "synchronous", options.synchronous.pragma_value())
+        .map_err(open_failed)?;
+    // Each operation of a batch runs in a savepoint, whose undo journal would otherwise spill
+    // to a temporary file on disk (one per batch) once it passes 64 KiB. In memory it is
+    // small: it holds the pages one operation changed, and is emptied at every release.
+    conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(open_failed)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(open_failed)?;

@@ -1,9 +1,10 @@
 //! Payment session SQL: creation with idempotency, compare-and-set transitions, the atomic
 //! budget step and expiry.
 //!
-//! Every function taking `tx` runs inside the caller's `BEGIN IMMEDIATE` transaction, so what
-//! it reads cannot change before it writes. Each returns an error before it has written
-//! anything that the error would leave inconsistent; the transaction rolls back on any error.
+//! Every function taking `tx` runs on the writer thread inside a `BEGIN IMMEDIATE` transaction,
+//! in its own savepoint, so what it reads cannot change before it writes and it sees every
+//! earlier write of its batch. Each returns an error before it has written anything that the
+//! error would leave inconsistent; on any error its savepoint is rolled back as well.
 
 use clawfirst_core::SessionId;
 use rusqlite::Connection;
