@@ -94,29 +94,44 @@ def test_stdio_attaches_to_a_running_up(tmp_path):
 
 def inspector(*args: str) -> subprocess.CompletedProcess:
     assert INSPECTOR, "MCP_INSPECTOR_CLI is not set: run scripts/test, which installs the Inspector"
-    return subprocess.run([INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=120)
+    # The Inspector needs Node 22, installed beside it by scripts/test.
+    env = dict(os.environ, PATH=f"{Path(INSPECTOR).parent}:{os.environ.get('PATH', '')}")
+    return subprocess.run([INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_the_mcp_inspector_cli_lists_and_calls_tools(tmp_path):
+def first_json(text: str) -> dict:
+    """The first JSON document the Inspector printed (it may print an error object after it)."""
+    return json.JSONDecoder().raw_decode(text.strip())[0]
+
+
+def test_the_mcp_inspector_cli_lists_and_calls_tools_over_http_and_stdio(tmp_path):
     data = tmp_path / "data"
     up = Stack(data).start()
     try:
-        cmd = [binary("clawfirst"), "stdio", "--data-dir", str(data)]
-        listed = inspector(*cmd, "--method", "tools/list")
-        assert listed.returncode == 0, listed.stderr
-        names = {t["name"] for t in json.loads(listed.stdout)["tools"]}
-        assert len(names) == 6 and "x402.query_balance" in names
+        http = [up.url, "--header", f"Authorization: Bearer {up.api_key}"]
+        stdio = [binary("clawfirst"), "stdio", "--data-dir", str(data)]
+        for target in (http, stdio):
+            listed = inspector(*target, "--method", "tools/list")
+            assert listed.returncode == 0, listed.stderr
+            names = {t["name"] for t in first_json(listed.stdout)["tools"]}
+            assert len(names) == 6 and "x402.query_balance" in names
 
-        called = inspector(*cmd, "--method", "tools/call", "--tool-name", "x402.query_balance")
-        assert called.returncode == 0, called.stderr
-        envelope = json.loads(called.stdout)["structuredContent"]
-        assert envelope["success"] is True
-        assert {b["asset"] for b in envelope["result"]["balances"]} == {"SOL", "USDC", "BONK"}
+            called = inspector(*target, "--method", "tools/call", "--tool-name", "x402.query_balance")
+            assert called.returncode == 0, called.stderr
+            envelope = first_json(called.stdout)["structuredContent"]
+            assert envelope["success"] is True
+            assert {b["asset"] for b in envelope["result"]["balances"]} == {"SOL", "USDC", "BONK"}
 
-        bad = inspector(*cmd, "--method", "tools/call", "--tool-name", "x402.initialize_payment",
-                        "--tool-arg", "amount=1e3 USDC", f"recipient={KNOWN_ADDRESS}")
-        assert bad.returncode != 0 or '"isError": true' in bad.stdout
-        assert "INVALID_INPUT" in bad.stdout + bad.stderr
+            bad = inspector(*target, "--method", "tools/call", "--tool-name", "x402.initialize_payment",
+                            "--tool-arg", "amount=1e3 USDC", f"recipient={KNOWN_ADDRESS}")
+            result = first_json(bad.stdout)
+            assert result["isError"] is True and bad.returncode != 0
+            assert result["structuredContent"]["error"]["code"] == "INVALID_INPUT"
+            assert result["structuredContent"]["error"]["details"]["field"] == "amount"
+
+        # Without the API key the HTTP endpoint lets the Inspector in no further than a 401.
+        refused = inspector(up.url, "--method", "tools/list")
+        assert refused.returncode != 0
     finally:
         up.stop()
 

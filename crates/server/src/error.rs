@@ -138,8 +138,13 @@ impl ToolError {
 
     /// Invalid input in `field`.
     pub fn invalid_input(field: &str, message: impl fmt::Display) -> Self {
-        Self::new(ErrorCode::InvalidInput, format!("{field}: {message}"))
-            .with_details(json!({ "field": field }))
+        let message = message.to_string();
+        let text = if message.starts_with(field) {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
+        Self::new(ErrorCode::InvalidInput, text).with_details(json!({ "field": field }))
     }
 
     /// Replaces the details.
