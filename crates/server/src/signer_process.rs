@@ -137,11 +137,14 @@ impl SignerProcess {
 
     /// Asks the signer to stop (SIGTERM), then kills it if it has not exited in 5 seconds.
     pub async fn stop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+        let pid = self
+            .child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            // SIGTERM lets the signer finish in-flight requests and remove its socket.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
                 .await
                 .is_ok()
