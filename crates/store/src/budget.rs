@@ -92,42 +92,26 @@ pub struct CapExceeded {
     pub requested: u64,
 }
 
-/// Checks `requested` against every window, given the creation times and amounts of the
-/// reservations that count (reserved or committed) for this agent and asset.
+/// Checks `requested` against every window, given for each window (in the same order) the
+/// total that already counts in it (reserved or committed, for this agent and asset).
 ///
 /// The first window (in the caller's order) that would be exceeded is reported.
-pub(crate) fn check_windows(
+pub(crate) fn check_totals(
     windows: &[BudgetWindow],
-    counted: &[(u64, u64)],
-    now_ms: u64,
+    used: &[u128],
     requested: u64,
 ) -> Result<(), CapExceeded> {
-    for window in windows {
-        let since = now_ms.saturating_sub(window.window_ms);
-        let used: u128 = counted
-            .iter()
-            .filter(|(created_at, _)| *created_at >= since)
-            .map(|(_, amount)| u128::from(*amount))
-            .sum();
+    for (window, used) in windows.iter().zip(used) {
         if used + u128::from(requested) > u128::from(window.cap) {
             return Err(CapExceeded {
                 name: window.name.clone(),
                 cap: window.cap,
-                used: u64::try_from(used).unwrap_or(u64::MAX),
+                used: u64::try_from(*used).unwrap_or(u64::MAX),
                 requested,
             });
         }
     }
     Ok(())
-}
-
-/// The earliest creation time any of `windows` looks at.
-pub(crate) fn earliest_since(windows: &[BudgetWindow], now_ms: u64) -> u64 {
-    windows
-        .iter()
-        .map(|w| now_ms.saturating_sub(w.window_ms))
-        .min()
-        .unwrap_or(now_ms)
 }
 
 #[cfg(test)]
@@ -137,8 +121,8 @@ mod tests {
     #[test]
     fn the_cap_itself_is_reachable_but_not_passable() {
         let windows = [BudgetWindow::new("daily_cap", 1_000, 10)];
-        assert_eq!(check_windows(&windows, &[(500, 7)], 1_000, 3), Ok(()));
-        let refused = check_windows(&windows, &[(500, 7)], 1_000, 4);
+        assert_eq!(check_totals(&windows, &[7], 3), Ok(()));
+        let refused = check_totals(&windows, &[7], 4);
         assert_eq!(
             refused,
             Err(CapExceeded {
@@ -151,42 +135,23 @@ mod tests {
     }
 
     #[test]
-    fn only_reservations_inside_the_window_count() {
-        let windows = [BudgetWindow::new("hourly_cap", 100, 10)];
-        // Created at 899: one millisecond too old for the window [900, 1000].
-        assert_eq!(
-            check_windows(&windows, &[(899, 10), (900, 5)], 1_000, 5),
-            Ok(())
-        );
-        assert!(check_windows(&windows, &[(900, 10)], 1_000, 1).is_err());
-    }
-
-    #[test]
     fn the_first_exceeded_window_is_reported() {
         let windows = [
             BudgetWindow::new("hourly_cap", 100, 100),
             BudgetWindow::new("daily_cap", 1_000, 50),
         ];
-        let refused = check_windows(&windows, &[(10, 45)], 1_000, 10);
+        let refused = check_totals(&windows, &[45, 45], 10);
         assert_eq!(refused.map_err(|e| e.name), Err("daily_cap".to_owned()));
     }
 
     #[test]
-    fn huge_sums_saturate_in_the_report_and_never_wrap() {
+    fn huge_totals_never_wrap() {
         let windows = [BudgetWindow::new("daily_cap", u64::MAX, u64::MAX)];
-        let counted = [(0, u64::MAX), (0, u64::MAX)];
-        let refused = check_windows(&windows, &counted, 5, 1);
-        assert_eq!(refused.map(|()| 0).unwrap_or_else(|e| e.used), u64::MAX);
-        assert_eq!(check_windows(&windows, &[(0, u64::MAX - 1)], 5, 1), Ok(()));
-    }
-
-    #[test]
-    fn earliest_since_covers_the_longest_window() {
-        let windows = [
-            BudgetWindow::new("hourly", 100, 1),
-            BudgetWindow::new("forever", u64::MAX, 1),
-        ];
-        assert_eq!(earliest_since(&windows, 1_000), 0);
-        assert_eq!(earliest_since(&[], 1_000), 1_000);
+        let refused = check_totals(&windows, &[2 * u128::from(u64::MAX)], 1);
+        assert_eq!(refused.map_err(|e| e.used), Err(u64::MAX));
+        assert_eq!(
+            check_totals(&windows, &[u128::from(u64::MAX - 1)], 1),
+            Ok(())
+        );
     }
 }

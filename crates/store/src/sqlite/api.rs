@@ -32,8 +32,7 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn agent(&self, agent_id: AgentId) -> Result<Option<AgentRecord>, StoreError> {
-        self.read("agent", move |conn| agents::find(conn, &agent_id))
-            .await
+        self.read_point("agent", move |conn| agents::find(conn, &agent_id))
     }
 
     pub(crate) async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
@@ -65,10 +64,9 @@ impl SqliteBackend {
         &self,
         key_id_public: String,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.read("api_key", move |conn| {
+        self.read_point("api_key", move |conn| {
             agents::find_key(conn, &key_id_public)
         })
-        .await
     }
 
     pub(crate) async fn revoke_api_keys(
@@ -92,8 +90,7 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.read("session", move |conn| session_rows::find(conn, &id))
-            .await
+        self.read_point("session", move |conn| session_rows::find(conn, &id))
     }
 
     pub(crate) async fn transition(
@@ -209,8 +206,7 @@ impl SqliteBackend {
         &self,
         id: SessionId,
     ) -> Result<Option<ReservationState>, StoreError> {
-        self.read("reservation_state", move |conn| budget::state_of(conn, &id))
-            .await
+        self.read_point("reservation_state", move |conn| budget::state_of(conn, &id))
     }
 
     pub(crate) async fn append_audit(&self, event: AuditEvent) -> Result<u64, StoreError> {

@@ -10,44 +10,73 @@ use crate::error::StoreError;
 use crate::session::Session;
 use crate::state::ReservationEffect;
 
-/// The creation times and amounts of the reservations of `agent_id` in `asset` that count
-/// against caps (reserved or committed) and were created at or after `since_ms`.
-pub(super) fn counted_since(
+/// The total of the reservations of `agent_id` in `asset` that count against caps (reserved
+/// or committed) and were created at or after `since_ms`.
+///
+/// SQLite sums over a covering index, so a reservation costs an index range scan rather than a
+/// row decoded per earlier payment. When the total leaves SQLite's 64-bit signed range (its
+/// `SUM` then fails with an overflow), the rows are summed again exactly in 128 bits.
+pub(super) fn total_since(
     conn: &Connection,
     agent_id: &AgentId,
     asset: Asset,
     since_ms: u64,
-) -> Result<Vec<(u64, u64)>> {
+) -> Result<u128> {
     let since = to_i64("since_ms", since_ms)?;
     let mut stmt = conn.prepare_cached(
-        "SELECT created_at_ms, amount FROM reservations
+        "SELECT COALESCE(SUM(amount), 0) FROM reservations
+         WHERE agent_id = ?1 AND asset = ?2 AND created_at_ms >= ?3
+           AND state IN ('reserved', 'committed')",
+    )?;
+    let total: Result<i64, rusqlite::Error> =
+        stmt.query_row((agent_id.as_str(), asset.symbol(), since), |row| row.get(0));
+    match total {
+        Ok(total) => u128::try_from(total).map_err(|_| {
+            StoreError::Corrupt {
+                table: "reservations",
+                column: "amount",
+            }
+            .into()
+        }),
+        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("overflow") => {
+            exact_total_since(conn, agent_id, asset, since)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The same total, summed row by row in 128 bits.
+fn exact_total_since(
+    conn: &Connection,
+    agent_id: &AgentId,
+    asset: Asset,
+    since: i64,
+) -> Result<u128> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT amount FROM reservations
          WHERE agent_id = ?1 AND asset = ?2 AND created_at_ms >= ?3
            AND state IN ('reserved', 'committed')",
     )?;
     let mut rows = stmt.query((agent_id.as_str(), asset.symbol(), since))?;
-
-    let mut out = Vec::new();
+    let mut total: u128 = 0;
     while let Some(row) = rows.next()? {
         let c = Columns {
             row,
             table: "reservations",
         };
-        out.push((c.u64("created_at_ms")?, c.u64("amount")?));
+        total += u128::from(c.u64("amount")?);
     }
-    Ok(out)
+    Ok(total)
 }
 
-/// The total of [`counted_since`], refusing a total above `u64::MAX`.
+/// The same total, for [`crate::Store::budget_usage`], refusing a total above `u64::MAX`.
 pub(super) fn usage(
     conn: &Connection,
     agent_id: &AgentId,
     asset: Asset,
     since_ms: u64,
 ) -> Result<u64> {
-    let total: u128 = counted_since(conn, agent_id, asset, since_ms)?
-        .iter()
-        .map(|(_, amount)| u128::from(*amount))
-        .sum();
+    let total = total_since(conn, agent_id, asset, since_ms)?;
     u64::try_from(total).map_err(|_| {
         StoreError::UsageOverflow {
             agent_id: agent_id.clone(),

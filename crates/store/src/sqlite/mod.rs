@@ -250,6 +250,20 @@ impl SqliteBackend {
         Ok(reply)
     }
 
+    /// Runs a lookup by primary key on a read-only connection, on the calling thread.
+    ///
+    /// Such a lookup takes microseconds against pages in memory, less than handing it to a
+    /// blocking thread and back costs; under load those hand-offs dominated the server's CPU.
+    /// WAL readers never wait for the writer, so this cannot stall the async runtime on a lock.
+    /// Anything that scans goes through [`SqliteStore::read`] instead.
+    fn read_point<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T, StoreError> {
+        self.shared.read_now(operation, work)
+    }
+
     /// Runs `work` on a read-only connection, on a blocking thread.
     async fn read<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
     where

@@ -14,7 +14,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The migrations, oldest first. Versions start at 1 and have no gaps.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1_INITIAL)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, V1_INITIAL), (2, V2_WINDOW_TOTALS)];
+
+/// A covering index for the rolling-window totals: the sum is read from the index alone.
+const V2_WINDOW_TOTALS: &str = "
+CREATE INDEX reservations_window_totals
+    ON reservations (agent_id, asset, created_at_ms, state, amount);
+DROP INDEX reservations_by_window;
+";
 
 /// The newest schema version this build knows.
 pub(crate) fn latest_version() -> u32 {

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use super::session_rows::{find, find_by_idempotency_key, insert, update};
 use super::{Result, agents, audit, budget};
 use crate::audit::{ActorKind, AuditEvent};
-use crate::budget::{CapExceeded, Reservation, check_windows, earliest_since};
+use crate::budget::{CapExceeded, Reservation, check_totals};
 use crate::error::StoreError;
 use crate::session::{CreateOutcome, NewSession, Session, SessionPatch};
 use crate::state::SessionState;
@@ -98,9 +98,17 @@ pub(super) fn reserve_and_transition(
 
     // 2. Every window has room for the amount, counting what is reserved and spent.
     let now = event.at_ms;
-    let since = earliest_since(&reservation.windows, now);
-    let counted = budget::counted_since(tx, &current.agent_id, current.asset, since)?;
-    if let Err(exceeded) = check_windows(&reservation.windows, &counted, now, current.amount) {
+    let mut used = Vec::with_capacity(reservation.windows.len());
+    for window in &reservation.windows {
+        let since = now.saturating_sub(window.window_ms);
+        used.push(budget::total_since(
+            tx,
+            &current.agent_id,
+            current.asset,
+            since,
+        )?);
+    }
+    if let Err(exceeded) = check_totals(&reservation.windows, &used, current.amount) {
         return Ok(Err(exceeded));
     }
 
