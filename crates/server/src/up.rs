@@ -173,11 +173,11 @@ pub async fn run(options: UpOptions) -> Result<()> {
         })?;
     let base = format!("http://{}", stack.config.listen);
     let up_json = dir.path("up.json");
-    let api_key = match new_key {
-        Some(key) => key,
+    let (api_key, key_is_new) = match new_key {
+        Some(key) => (key, true),
         None => match previous_api_key(&up_json) {
-            Some(key) => key,
-            None => rotate_demo_key(&stack.services.store).await?,
+            Some(key) => (key, false),
+            None => (rotate_demo_key(&stack.services.store).await?, true),
         },
     };
     let summary = json!({
@@ -208,7 +208,7 @@ pub async fn run(options: UpOptions) -> Result<()> {
     if options.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        print_banner(&summary, &up_json, first_start, &dir);
+        print_banner(&summary, &up_json, first_start, key_is_new, &dir);
     }
     info!(listen = %stack.config.listen, "serving MCP over HTTP");
 
@@ -241,9 +241,21 @@ async fn rotate_demo_key(store: &Store) -> Result<SecretString> {
     issue_key(store, &id).await
 }
 
-fn print_banner(summary: &serde_json::Value, up_json: &Path, first_start: bool, dir: &DataDir) {
+/// Prints the connection details. The API key is printed in full only when it was just issued;
+/// afterwards it is only in `up.json`, readable by its owner alone.
+fn print_banner(
+    summary: &serde_json::Value,
+    up_json: &Path,
+    first_start: bool,
+    key_is_new: bool,
+    dir: &DataDir,
+) {
     let url = summary["mcp_url"].as_str().unwrap_or_default();
-    let key = summary["api_key"].as_str().unwrap_or_default();
+    let key = if key_is_new {
+        summary["api_key"].as_str().unwrap_or_default().to_owned()
+    } else {
+        format!("<api_key from {}>", up_json.display())
+    };
     let client = json!({
         "mcpServers": {
             "clawfirst": {
