@@ -35,15 +35,18 @@ def free_port() -> int:
 class Stack:
     """A running `clawfirst up`."""
 
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, log_level: str | None = None):
         self.data_dir = data_dir
+        self.log_level = log_level
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
 
     def start(self) -> "Stack":
-        env = dict(os.environ, CLAWFIRST_LOG=os.environ.get("CLAWFIRST_LOG", "warn"))
-        self.log = open(self.data_dir.parent / f"{self.data_dir.name}-up.log", "ab")
+        level = self.log_level or os.environ.get("CLAWFIRST_LOG", "warn")
+        env = dict(os.environ, CLAWFIRST_LOG=level)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-up.log"
+        self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [binary("clawfirst"), "up", "--data-dir", str(self.data_dir),
              "--listen", f"127.0.0.1:{self.port}", "--json"],

@@ -181,3 +181,30 @@ def test_the_daily_cap_counts_every_payment_and_names_its_rule(tmp_path):
         run(go())
     finally:
         up.stop()
+
+
+def test_no_secret_reaches_the_logs_at_debug_level(tmp_path):
+    data = tmp_path / "data"
+    up = Stack(data, log_level="debug").start()
+    try:
+        async def go():
+            async with http_client(up.url, up.api_key) as c:
+                await pay(c, "1 USDC", KNOWN_ADDRESS, purpose="audit check")
+                await error(c, "x402.initialize_payment", {"amount": "1e3 USDC", "recipient": KNOWN_ADDRESS})
+        run(go())
+    finally:
+        up.stop()
+    server_log = up.log_path.read_text(errors="replace")
+    signer_log = (data / "signer.log").read_text(errors="replace")
+    assert "DEBUG" in server_log, "the debug log must not be empty"
+    # Payloads (tool arguments, results) stay out of the log below trace.
+    assert "CallToolRequest" not in server_log and "audit check" not in server_log
+    secrets = {
+        "api key": up.api_key.split("_", 2)[2],
+        "admin token": (data / "admin.token").read_text().strip(),
+        "grant key": (data / "grant.key").read_text().strip(),
+        "wallet passphrase": (data / "wallet.pass").read_text().strip(),
+    }
+    for name, secret in secrets.items():
+        assert secret not in server_log, f"the {name} is in the server log"
+        assert secret not in signer_log, f"the {name} is in the signer log"

@@ -107,9 +107,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Libraries that log whole requests or responses at debug; capped at info unless the filter
+/// names them, so raising the level to debug never puts payloads in the log.
+const PAYLOAD_LOGGERS: [&str; 3] = ["rmcp", "hyper", "h2"];
+
 fn init_tracing() {
-    let filter =
-        EnvFilter::try_from_env("CLAWFIRST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let requested = std::env::var("CLAWFIRST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let mut directives = requested.clone();
+    for crate_name in PAYLOAD_LOGGERS {
+        if !requested.contains(crate_name) {
+            directives.push_str(&format!(",{crate_name}=info"));
+        }
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to standard error, so standard output stays clean for stdio MCP and --json.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
