@@ -30,6 +30,7 @@ use crate::signer_client::SignerClient;
 mod authorize;
 mod initialize;
 mod settle;
+mod submit;
 mod view;
 mod wallet;
 
