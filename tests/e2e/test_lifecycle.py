@@ -136,13 +136,21 @@ def test_the_mcp_inspector_cli_lists_and_calls_tools_over_http_and_stdio(tmp_pat
         up.stop()
 
 
-def test_underscore_tool_names_are_offered_when_configured(tmp_path):
-    data = tmp_path / "data"
+def restarted_with(data: Path, *replacements: tuple[str, str]) -> Stack:
+    """Creates a data directory, edits its clawfirst.toml, and starts `up` on it again."""
     first = Stack(data).start()
     first.stop()
     config = data / "clawfirst.toml"
-    config.write_text(config.read_text().replace('tool_naming = "dotted"', 'tool_naming = "underscore"'))
-    up = Stack(data, port=first.port).start()
+    text = config.read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    config.write_text(text)
+    return Stack(data, port=first.port).start()
+
+
+def test_underscore_tool_names_are_offered_when_configured(tmp_path):
+    up = restarted_with(tmp_path / "data", ('tool_naming = "dotted"', 'tool_naming = "underscore"'))
     try:
         async def go():
             async with http_client(up.url, up.api_key) as c:
@@ -157,14 +165,8 @@ def test_underscore_tool_names_are_offered_when_configured(tmp_path):
 
 
 def test_the_daily_cap_counts_every_payment_and_names_its_rule(tmp_path):
-    data = tmp_path / "data"
-    first = Stack(data).start()
-    first.stop()
-    config = data / "clawfirst.toml"
-    text = config.read_text()
-    text = text.replace('USDC = "1000 USDC"', 'USDC = "6 USDC"').replace('USDC = "5000 USDC"', 'USDC = "10 USDC"')
-    config.write_text(text)
-    up = Stack(data, port=first.port).start()
+    up = restarted_with(
+        tmp_path / "data", ('USDC = "1000 USDC"', 'USDC = "6 USDC"'), ('USDC = "5000 USDC"', 'USDC = "10 USDC"'))
     try:
         async def go():
             async with http_client(up.url, up.api_key) as c:

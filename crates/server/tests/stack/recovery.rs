@@ -145,14 +145,23 @@ async fn restart_and_check(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_after_the_signer_signed_but_before_the_signature_was_stored() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let stack = start(dir.path()).await?;
+/// A stack with one session approved and signed by the signer, as far as a crash may leave it;
+/// returns the stack, the USDC balance before the payment, the session and the signature.
+async fn signed_payment(
+    dir: &std::path::Path,
+) -> Result<(Stack, u64, Approved, [u8; 64]), Box<dyn std::error::Error>> {
+    let stack = start(dir).await?;
     let before = balance(&stack, Asset::Usdc).await?;
     let session = initialize(&stack, AMOUNT).await?;
     let approved = approve(&stack, &session).await?;
     let signature = sign(&stack, &approved).await?;
+    Ok((stack, before, approved, signature))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_signer_signed_but_before_the_signature_was_stored() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (stack, before, approved, signature) = signed_payment(dir.path()).await?;
     stack.stop().await;
 
     restart_and_check(dir.path(), &approved, signature, before).await
@@ -161,11 +170,7 @@ async fn crash_after_the_signer_signed_but_before_the_signature_was_stored() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_signed_transaction_was_stored_but_before_it_was_sent() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let stack = start(dir.path()).await?;
-    let before = balance(&stack, Asset::Usdc).await?;
-    let session = initialize(&stack, AMOUNT).await?;
-    let approved = approve(&stack, &session).await?;
-    let signature = sign(&stack, &approved).await?;
+    let (stack, before, approved, signature) = signed_payment(dir.path()).await?;
     store_signed(&stack, &approved, &signature).await?;
     stack.stop().await;
 
@@ -175,11 +180,7 @@ async fn crash_after_the_signed_transaction_was_stored_but_before_it_was_sent() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_sending_but_before_the_submission_was_recorded() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let stack = start(dir.path()).await?;
-    let before = balance(&stack, Asset::Usdc).await?;
-    let session = initialize(&stack, AMOUNT).await?;
-    let approved = approve(&stack, &session).await?;
-    let signature = sign(&stack, &approved).await?;
+    let (stack, before, approved, signature) = signed_payment(dir.path()).await?;
     let transaction = store_signed(&stack, &approved, &signature).await?;
     stack
         .services
