@@ -210,3 +210,19 @@ def test_no_secret_reaches_the_logs_at_debug_level(tmp_path):
     for name, secret in secrets.items():
         assert secret not in server_log, f"the {name} is in the server log"
         assert secret not in signer_log, f"the {name} is in the signer log"
+
+
+def test_an_unsubmitted_session_expires(tmp_path):
+    up = restarted_with(tmp_path / "data", ("ttl_seconds = 900", "ttl_seconds = 10"))
+    try:
+        async def go():
+            async with http_client(up.url, up.api_key) as c:
+                init = await ok(c, "x402.initialize_payment", {"amount": "1 USDC", "recipient": KNOWN_ADDRESS})
+                await asyncio.sleep(11.5)
+                err = await error(c, "x402.authorize_transaction", {"session_id": init["session_id"]})
+                assert err["code"] == "SESSION_EXPIRED"
+                seen = await ok(c, "x402.verify_settlement", {"session_id": init["session_id"]})
+                assert seen["state"] == "expired"
+        run(go())
+    finally:
+        up.stop()
