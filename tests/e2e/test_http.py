@@ -194,3 +194,27 @@ def test_every_step_of_a_payment_is_audited_without_secrets(stack):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 401
+
+
+def test_an_operator_adds_an_agent_whose_key_works_and_whose_sessions_are_its_own(stack):
+    import subprocess
+
+    from conftest import binary
+
+    added = subprocess.run([binary("clawfirst"), "agents", "add", "e2e-second", "--json", "--data-dir",
+                            str(stack.data_dir)], capture_output=True, text=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    second_key = json.loads(added.stdout)["api_key"]
+    again = subprocess.run([binary("clawfirst"), "agents", "add", "e2e-second", "--data-dir", str(stack.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+    async def go():
+        async with http_client(stack.url, stack.api_key) as first:
+            mine = await ok(first, "x402.initialize_payment", {"amount": "1 USDC", "recipient": KNOWN_ADDRESS})
+        async with http_client(stack.url, second_key) as second:
+            assert (await ok(second, "x402.query_balance", {}))["balances"]
+            # Another agent's session does not exist for it.
+            err = await error(second, "x402.authorize_transaction", {"session_id": mine["session_id"]})
+            assert err["code"] == "SESSION_NOT_FOUND"
+    run(go())
