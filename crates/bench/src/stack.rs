@@ -101,6 +101,12 @@ impl Stack {
             .replace("USDC = \"1000 USDC\"", "USDC = \"1000000 USDC\"")
             .replace("USDC = \"5000 USDC\"", "USDC = \"10000000 USDC\"");
         std::fs::write(&config_path, config)?;
+        // The signer enforces its own floor, equal to the default caps: raise it alike.
+        let signer_path = data.join("signer.toml");
+        let signer = std::fs::read_to_string(&signer_path)?
+            .replace("USDC = \"1000 USDC\"", "USDC = \"1000000 USDC\"")
+            .replace("USDC = \"5000 USDC\"", "USDC = \"10000000 USDC\"");
+        std::fs::write(&signer_path, signer)?;
 
         let (child, info) = start_up(&bin, &data, port).await?;
         let url = info["mcp_url"].as_str().context("no mcp_url")?.to_owned();

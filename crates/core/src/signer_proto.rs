@@ -114,6 +114,9 @@ pub enum SignerErrorCode {
     BackendFailure,
     /// The signer's own database failed; nothing was signed.
     StorageFailure,
+    /// The transfer exceeds the signer's own floor limits (per transaction, or the agent's
+    /// rolling 24-hour total for the asset); nothing was signed and the grant stays unused.
+    FloorExceeded,
 }
 
 #[cfg(test)]

@@ -125,7 +125,19 @@ impl DataDir {
              id = \"default\"\n\
              backend = \"dangerous_dev_keyfile\"\n\
              path = \"wallet.key\"\n\
-             passphrase_file = \"wallet.pass\"\n",
+             passphrase_file = \"wallet.pass\"\n\n\
+             # The floor is the signer's own limit, independent of the server's caps: a\n\
+             # server whose grant key is stolen can move at most this much. It equals the\n\
+             # server's default caps; raise both together.\n\
+             [floor.per_transaction]\n\
+             SOL = \"10 SOL\"\n\
+             USDC = \"1000 USDC\"\n\
+             BONK = \"10000000 BONK\"\n\n\
+             # Rolling 24 hours, per agent and asset, counting every grant used.\n\
+             [floor.daily]\n\
+             SOL = \"50 SOL\"\n\
+             USDC = \"5000 USDC\"\n\
+             BONK = \"100000000 BONK\"\n",
             grant_pub = grant.public_key(),
         );
         write_secret(&self.path("signer.toml"), signer_toml.as_bytes())?;

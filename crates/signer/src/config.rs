@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use clawfirst_core::secret::SecretString;
-use clawfirst_core::{Address, KeyId};
+use clawfirst_core::{Address, Asset, KeyId};
 
 mod raw;
 #[cfg(test)]
@@ -88,6 +88,38 @@ pub struct Config {
     pub grant_public_key: Address,
     /// The wallet keys, at least one, with distinct ids.
     pub keys: Vec<KeyConfig>,
+    /// The signer's own floor limits; `None` only when `dangerous_no_floor = true`.
+    pub floor: Option<FloorLimits>,
+}
+
+/// The signer's floor limits, in base units, independent of the server's caps: a server
+/// whose grant key is stolen can move at most these amounts. An asset without a limit is
+/// refused (fail closed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FloorLimits {
+    /// The most one grant may move, per asset.
+    pub per_transaction: AssetLimits,
+    /// The most one agent may move in any rolling 24 hours, per asset, counting every grant
+    /// used.
+    pub daily: AssetLimits,
+}
+
+/// One optional limit per asset, in base units; `None` admits nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AssetLimits([Option<u64>; Asset::ALL.len()]);
+
+impl AssetLimits {
+    /// The limit for `asset`, if one is configured.
+    pub fn get(&self, asset: Asset) -> Option<u64> {
+        self.0.get(usize::from(asset.tag())).copied().flatten()
+    }
+
+    /// Sets the limit for `asset`.
+    pub fn set(&mut self, asset: Asset, base_units: u64) {
+        if let Some(slot) = self.0.get_mut(usize::from(asset.tag())) {
+            *slot = Some(base_units);
+        }
+    }
 }
 
 /// One wallet key.

@@ -51,6 +51,12 @@
 //!   - `key_label` (`pkcs11`, required): the key pair's `CKA_LABEL`; exactly one Ed25519
 //!     private key and one public key must carry it.
 //!   - `pin_file` or `pin_env` (`pkcs11`, exactly one): the token's user PIN, as above.
+//! - `[floor.per_transaction]`, `[floor.daily]` (required unless `dangerous_no_floor`): the
+//!   signer's own limits per asset (`SOL = "10 SOL"`), independent of the server; daily is per
+//!   agent and asset over any rolling 24 hours. A server whose grant key is stolen can move at
+//!   most the floor. An asset missing from a present `[floor]` is refused.
+//! - `dangerous_no_floor` (default `false`): `true` runs without any floor, so a stolen grant
+//!   key can drain the wallet; without it and without `[floor]` the signer refuses to start.
 //!
 //! There are no other defaults. Unknown fields, and fields of another backend, are refused;
 //! errors name the field. Relative paths are resolved against the file's directory.
@@ -126,7 +132,15 @@ pub fn open(config: &Config) -> Result<Arc<Service>, StartError> {
         }
     }
     let store = Store::open(&config.database).map_err(StartError::Store)?;
-    Ok(Arc::new(Service::new(keys, verifier, store)))
+    if config.floor.is_none() {
+        tracing::warn!("dangerous_no_floor: the signer enforces no floor limits of its own");
+    }
+    Ok(Arc::new(Service::new(
+        keys,
+        verifier,
+        store,
+        config.floor.clone(),
+    )))
 }
 
 /// An error and its causes on one line, `a: b: c`, for logs and refusal details.

@@ -12,6 +12,7 @@ use clawfirst_core::{GrantId, KeyId, now_ms};
 use tracing::instrument;
 
 use crate::backend::Keys;
+use crate::config::FloorLimits;
 use crate::store::{GrantState, RequestLog, Store};
 
 /// The signing service: keys, the grant verifier and the database.
@@ -20,6 +21,7 @@ pub struct Service {
     pub(crate) keys: Keys,
     pub(crate) verifier: GrantVerifier,
     pub(crate) store: Store,
+    pub(crate) floor: Option<FloorLimits>,
 }
 
 /// The longest refusal detail written to the log.
@@ -59,12 +61,19 @@ impl Refusal {
 }
 
 impl Service {
-    /// Assembles a service from opened parts.
-    pub fn new(keys: Keys, verifier: GrantVerifier, store: Store) -> Service {
+    /// Assembles a service from opened parts. `floor` is `None` only for a configuration with
+    /// `dangerous_no_floor = true`: every amount is then admitted.
+    pub fn new(
+        keys: Keys,
+        verifier: GrantVerifier,
+        store: Store,
+        floor: Option<FloorLimits>,
+    ) -> Service {
         Service {
             keys,
             verifier,
             store,
+            floor,
         }
     }
 
@@ -243,6 +252,7 @@ pub(crate) fn code_name(code: SignerErrorCode) -> &'static str {
         SignerErrorCode::MessageMismatch => "message_mismatch",
         SignerErrorCode::UnknownKey => "unknown_key",
         SignerErrorCode::BackendFailure => "backend_failure",
+        SignerErrorCode::FloorExceeded => "floor_exceeded",
         SignerErrorCode::StorageFailure => "storage_failure",
         _ => "error",
     }
@@ -262,6 +272,7 @@ fn public_message(code: SignerErrorCode) -> &'static str {
         SignerErrorCode::UnknownKey => "key id is not configured",
         SignerErrorCode::BackendFailure => "key backend failed; nothing was signed",
         SignerErrorCode::StorageFailure => "signer database failed; nothing was signed",
+        SignerErrorCode::FloorExceeded => "transfer exceeds the signer's floor limits",
         _ => "request failed",
     }
 }

@@ -9,10 +9,17 @@
 //!    (`grant_mismatch`).
 //! 3. The key is configured (`unknown_key`); the message decodes as a payment that performs
 //!    exactly the grant's transfer, paid and fee-paid by this key (`message_mismatch`).
-//! 4. Record the grant as used, durably, in one transaction; an id already recorded is refused
-//!    (`grant_replayed`). The primary key decides, so concurrent requests cannot both pass.
-//! 5. Sign with the backend (`backend_failure`). A failure leaves the grant burned: fail closed.
-//! 6. Store the signature with the grant row and log the request, then answer `signed`.
+//! 4. Floor limits, the signer's own, independent of the server (`floor_exceeded`): the amount
+//!    must not exceed the per-transaction floor of its asset; this is checked before anything
+//!    is written. An asset without a floor is refused.
+//! 5. Record the grant as used, durably, in one transaction; an id already recorded is refused
+//!    (`grant_replayed`). The primary key decides, so concurrent requests cannot both pass. In
+//!    the same operation of the writer thread, the agent's rolling 24-hour total for the asset
+//!    plus this amount must not exceed the daily floor (`floor_exceeded`); the writer applies
+//!    operations one after another, so concurrent grants cannot exceed the floor together. A
+//!    refusal writes nothing for the grant: it stays unused.
+//! 6. Sign with the backend (`backend_failure`). A failure leaves the grant burned: fail closed.
+//! 7. Store the signature with the grant row and log the request, then answer `signed`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -126,7 +133,23 @@ impl Service {
             return Err(mismatch("message's fee payer is not the key"));
         }
 
-        // 4. Burn the grant before the key is used.
+        // 4. The per-transaction floor, before anything is written.
+        let asset = body.transfer.asset;
+        let daily_limit = match &self.floor {
+            None => None,
+            Some(floor) => {
+                let per_transaction = floor.per_transaction.get(asset);
+                if per_transaction.is_none_or(|limit| body.transfer.amount > limit) {
+                    return Err(floor_refusal("per_transaction", body, per_transaction));
+                }
+                match floor.daily.get(asset) {
+                    Some(limit) => Some(limit),
+                    None => return Err(floor_refusal("daily", body, None)),
+                }
+            }
+        };
+
+        // 5. Burn the grant before the key is used, within the daily floor.
         let grant_use = GrantUse {
             grant_id: body.grant_id,
             key_id: key_id.clone(),
@@ -136,15 +159,32 @@ impl Service {
             transfer: body.transfer,
             used_at_ms: now_ms(),
         };
-        self.store.burn(grant_use).await.map_err(|e| match e {
-            BurnError::Replayed => Refusal::new(
-                SignerErrorCode::GrantReplayed,
-                "grant id is already recorded",
-            ),
-            other => Refusal::new(SignerErrorCode::StorageFailure, crate::error_chain(&other)),
-        })?;
+        self.store
+            .burn(grant_use, daily_limit)
+            .await
+            .map_err(|e| match e {
+                BurnError::Replayed => Refusal::new(
+                    SignerErrorCode::GrantReplayed,
+                    "grant id is already recorded",
+                ),
+                BurnError::DailyFloorExceeded { used, limit } => {
+                    tracing::info!(
+                        floor.rule = "daily",
+                        asset = %asset,
+                        amount = body.transfer.amount,
+                        floor.used = %used,
+                        floor.limit = limit,
+                        "floor exceeded"
+                    );
+                    Refusal::new(
+                        SignerErrorCode::FloorExceeded,
+                        format!("daily floor {limit} {asset} base units; {used} used in 24 hours"),
+                    )
+                }
+                other => Refusal::new(SignerErrorCode::StorageFailure, crate::error_chain(&other)),
+            })?;
 
-        // 5. Sign, off the async threads. On failure the grant stays burned.
+        // 6. Sign, off the async threads. On failure the grant stays burned.
         let signed = tokio::task::spawn_blocking(move || backend.sign(&message)).await;
         let signature = match signed {
             Ok(Ok(signature)) => signature,
@@ -159,7 +199,7 @@ impl Service {
             }
         };
 
-        // 6. Store the signature and the request record; only then hand the signature out.
+        // 7. Store the signature and the request record; only then hand the signature out.
         self.store
             .finish(body.grant_id, signature, log.clone())
             .await
@@ -202,6 +242,23 @@ fn grant_refusal(error: GrantError) -> Refusal {
         _ => SignerErrorCode::GrantMalformed,
     };
     Refusal::new(code, crate::error_chain(&error))
+}
+
+/// Refuses a transfer over a floor limit; `limit` is `None` when the asset has none.
+fn floor_refusal(rule: &'static str, body: &GrantBody, limit: Option<u64>) -> Refusal {
+    let asset = body.transfer.asset;
+    tracing::info!(
+        floor.rule = rule,
+        asset = %asset,
+        amount = body.transfer.amount,
+        floor.limit = limit,
+        "floor exceeded"
+    );
+    let detail = match limit {
+        Some(limit) => format!("{rule} floor is {limit} {asset} base units"),
+        None => format!("no {rule} floor is configured for {asset}"),
+    };
+    Refusal::new(SignerErrorCode::FloorExceeded, detail)
 }
 
 fn mismatch(detail: impl Into<String>) -> Refusal {

@@ -19,7 +19,7 @@
 //! returns, so a grant recorded as used stays used across a power loss, not only across a crash
 //! of the process. `NORMAL` would be safe against process crashes only; a grant row lost to a
 //! power cut would let the same grant be signed again and, later, undercount the per-agent
-//! totals that rolling floor limits will read from this table. The price of `FULL` is one sync
+//! totals that the daily floor reads from this table. The price of `FULL` is one sync
 //! per commit, which group commit spreads over every request that arrived meanwhile. The request
 //! log rides in the same transactions and is therefore as durable.
 
@@ -64,7 +64,7 @@ pub enum StoreError {
     Closed,
 }
 
-/// A grant being used: everything rolling per-agent limits will need later.
+/// A grant being used: everything replay protection and the daily floor read.
 #[derive(Debug, Clone)]
 pub struct GrantUse {
     /// The grant.
@@ -109,6 +109,15 @@ pub enum BurnError {
     /// The grant id is already recorded.
     #[error("grant was used before")]
     Replayed,
+    /// The agent's rolling 24-hour total for the asset, with this grant, would exceed the
+    /// daily floor. Nothing was written.
+    #[error("daily floor exceeded: {used} already used in 24 hours, limit {limit}")]
+    DailyFloorExceeded {
+        /// Base units of the asset the agent's grants used in the last 24 hours.
+        used: u128,
+        /// The daily floor in base units.
+        limit: u64,
+    },
     /// The database failed.
     #[error("cannot record the grant")]
     Store(#[source] StoreError),
@@ -157,11 +166,18 @@ impl Store {
 
     /// Records a grant as used. Returns once the record is durable.
     ///
+    /// With `daily_limit`, the agent's total for the asset over the 24 hours before
+    /// `used_at_ms`, plus this grant's amount, must not exceed it. The check and the insert are
+    /// one operation of the writer thread, inside its transaction: concurrent grants cannot
+    /// pass it together.
+    ///
     /// # Errors
-    /// [`BurnError::Replayed`] when the grant id is already recorded.
-    pub async fn burn(&self, grant: GrantUse) -> Result<(), BurnError> {
+    /// [`BurnError::Replayed`] when the grant id is already recorded;
+    /// [`BurnError::DailyFloorExceeded`] when the daily limit would be exceeded.
+    pub async fn burn(&self, grant: GrantUse, daily_limit: Option<u64>) -> Result<(), BurnError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Burn(grant, tx)).map_err(BurnError::Store)?;
+        self.send(Op::Burn(grant, daily_limit, tx))
+            .map_err(BurnError::Store)?;
         rx.await.map_err(|_| BurnError::Store(StoreError::Closed))?
     }
 

@@ -2,10 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use clawfirst_core::{Address, KeyId};
+use std::collections::BTreeMap;
+
+use clawfirst_core::{Address, Amount, Asset, KeyId};
 use serde::Deserialize;
 
-use super::{BackendConfig, Config, ConfigError, KeyConfig, Pkcs11Config, SecretSource};
+use super::{
+    AssetLimits, BackendConfig, Config, ConfigError, FloorLimits, KeyConfig, Pkcs11Config,
+    SecretSource,
+};
 
 /// The configuration file as written, before validation.
 #[derive(Debug, Deserialize)]
@@ -16,6 +21,19 @@ pub(super) struct RawConfig {
     grant_public_key: String,
     #[serde(default)]
     keys: Vec<RawKey>,
+    floor: Option<RawFloor>,
+    #[serde(default)]
+    dangerous_no_floor: bool,
+}
+
+/// The `[floor]` section as written: asset symbol to amount string, per rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFloor {
+    #[serde(default)]
+    per_transaction: BTreeMap<String, String>,
+    #[serde(default)]
+    daily: BTreeMap<String, String>,
 }
 
 /// One `[[keys]]` entry as written. Fields of other backends are refused during validation.
@@ -53,13 +71,61 @@ impl RawConfig {
             keys.push(key);
         }
 
+        let floor = match (self.floor, self.dangerous_no_floor) {
+            (Some(floor), false) => Some(floor.validate()?),
+            (None, true) => None,
+            (Some(_), true) => {
+                return Err(invalid(
+                    "dangerous_no_floor",
+                    "must not be set together with a [floor] section",
+                ));
+            }
+            (None, false) => {
+                return Err(invalid(
+                    "floor",
+                    "a [floor] section is required (or dangerous_no_floor = true, which lets \
+                     a stolen grant key move any amount)",
+                ));
+            }
+        };
+
         Ok(Config {
             socket: resolve("socket", base, self.socket)?,
             database: resolve("database", base, self.database)?,
             grant_public_key,
             keys,
+            floor,
         })
     }
+}
+
+impl RawFloor {
+    fn validate(self) -> Result<FloorLimits, ConfigError> {
+        Ok(FloorLimits {
+            per_transaction: limits("floor.per_transaction", self.per_transaction)?,
+            daily: limits("floor.daily", self.daily)?,
+        })
+    }
+}
+
+/// Parses `SYMBOL = "AMOUNT SYMBOL"` entries; the amount's asset must be the key's.
+fn limits(table: &str, entries: BTreeMap<String, String>) -> Result<AssetLimits, ConfigError> {
+    let mut limits = AssetLimits::default();
+    for (symbol, text) in entries {
+        let field = format!("{table}.{symbol}");
+        let asset: Asset = symbol
+            .parse()
+            .map_err(|e: clawfirst_core::asset::UnknownAsset| invalid(&field, e.to_string()))?;
+        let amount = Amount::parse(&text).map_err(|e| invalid(&field, e.to_string()))?;
+        if amount.asset() != asset {
+            return Err(invalid(
+                &field,
+                format!("the amount is in {}, not {asset}", amount.asset()),
+            ));
+        }
+        limits.set(asset, amount.base_units());
+    }
+    Ok(limits)
 }
 
 impl RawKey {

@@ -29,8 +29,25 @@ module = "/usr/lib/softhsm/libsofthsm2.so"
 token_label = "clawfirst"
 key_label = "wallet"
 pin_env = "CLAWFIRST_PIN"
-"#
+{FLOOR}"#
     )
+}
+
+const FLOOR: &str = r#"
+[floor.per_transaction]
+SOL = "10 SOL"
+USDC = "1000 USDC"
+BONK = "10000000 BONK"
+
+[floor.daily]
+SOL = "50 SOL"
+USDC = "5000 USDC"
+BONK = "100000000 BONK"
+"#;
+
+/// The full example without its `[floor]` section.
+fn without_floor(grant_key: &str) -> String {
+    full_example(grant_key).replace(FLOOR, "")
 }
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -225,5 +242,109 @@ fn debug_output_names_secret_sources_but_holds_no_secret() -> Result<(), ConfigE
         printed.contains("environment variable CLAWFIRST_PIN"),
         "{printed}"
     );
+    Ok(())
+}
+
+#[test]
+fn the_floor_is_parsed_in_base_units() -> Result<(), ConfigError> {
+    let config = parse(&full_example(&grant_key()))?;
+    let floor = config
+        .floor
+        .ok_or_else(|| invalid("floor", "missing in test"))?;
+    assert_eq!(floor.per_transaction.get(Asset::Sol), Some(10_000_000_000));
+    assert_eq!(floor.per_transaction.get(Asset::Usdc), Some(1_000_000_000));
+    assert_eq!(
+        floor.per_transaction.get(Asset::Bonk),
+        Some(1_000_000_000_000)
+    );
+    assert_eq!(floor.daily.get(Asset::Sol), Some(50_000_000_000));
+    assert_eq!(floor.daily.get(Asset::Usdc), Some(5_000_000_000));
+    assert_eq!(floor.daily.get(Asset::Bonk), Some(10_000_000_000_000));
+
+    // An asset left out of a present [floor] has no limit: the signer refuses it.
+    let partial = full_example(&grant_key()).replace("BONK = \"10000000 BONK\"\n", "");
+    let floor = parse(&partial)?.floor;
+    assert_eq!(
+        floor.map(|f| f.per_transaction.get(Asset::Bonk)),
+        Some(None)
+    );
+    Ok(())
+}
+
+#[test]
+fn floor_errors_name_their_key() {
+    let key = grant_key();
+    let cases = [
+        (
+            "SOL = \"10 SOL\"",
+            "SOL = \"10 USDC\"",
+            "floor.per_transaction.SOL",
+        ),
+        (
+            "SOL = \"10 SOL\"",
+            "SOL = \"10\"",
+            "floor.per_transaction.SOL",
+        ),
+        (
+            "SOL = \"10 SOL\"",
+            "SOL = \"1,0 SOL\"",
+            "floor.per_transaction.SOL",
+        ),
+        (
+            "USDC = \"5000 USDC\"",
+            "USDC = \"0.0000001 USDC\"",
+            "floor.daily.USDC",
+        ),
+        (
+            "USDC = \"5000 USDC\"",
+            "usdc = \"5000 USDC\"",
+            "floor.daily.usdc",
+        ),
+        (
+            "BONK = \"100000000 BONK\"",
+            "DOGE = \"1 BONK\"",
+            "floor.daily.DOGE",
+        ),
+    ];
+    for (from, to, field) in cases {
+        let text = full_example(&key).replacen(from, to, 1);
+        match parse(&text) {
+            Err(ConfigError::Invalid { field: named, .. }) => assert_eq!(named, field, "{text}"),
+            other => panic!("expected an invalid {field}, got {other:?}"),
+        }
+    }
+
+    let unknown = full_example(&key).replace("[floor.daily]", "[floor.weekly]");
+    let e = parse(&unknown)
+        .err()
+        .map(|e| error_text(&e))
+        .unwrap_or_default();
+    assert!(e.contains("weekly"), "{e}");
+    let wrong_type = full_example(&key).replace("SOL = \"10 SOL\"", "SOL = 10");
+    assert!(matches!(parse(&wrong_type), Err(ConfigError::Parse { .. })));
+}
+
+#[test]
+fn a_missing_floor_is_refused_unless_dangerously_waived() -> Result<(), ConfigError> {
+    let key = grant_key();
+    assert!(matches!(
+        parse(&without_floor(&key)),
+        Err(ConfigError::Invalid { field, .. }) if field == "floor"
+    ));
+    let waived = parse(&format!(
+        "dangerous_no_floor = true\n{}",
+        without_floor(&key)
+    ))?;
+    assert_eq!(waived.floor, None);
+    let not_waived = format!("dangerous_no_floor = false\n{}", without_floor(&key));
+    assert!(matches!(
+        parse(&not_waived),
+        Err(ConfigError::Invalid { field, .. }) if field == "floor"
+    ));
+    let both = format!("dangerous_no_floor = true\n{}", full_example(&key));
+    assert!(matches!(
+        parse(&both),
+        Err(ConfigError::Invalid { field, .. }) if field == "dangerous_no_floor"
+    ));
     Ok(())
 }

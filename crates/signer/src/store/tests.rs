@@ -51,13 +51,13 @@ fn a_grant_burns_once_and_keeps_its_signature_across_reopen() -> TestResult {
     runtime()?.block_on(async {
         let store = Store::open(&path)?;
         assert_eq!(store.status(id).await?, GrantState::Unused);
-        store.burn(grant(id, 2_500_000)?).await?;
+        store.burn(grant(id, 2_500_000)?, None).await?;
         assert_eq!(
             store.status(id).await?,
             GrantState::Used { signature: None }
         );
         assert!(matches!(
-            store.burn(grant(id, 1)?).await,
+            store.burn(grant(id, 1)?, None).await,
             Err(BurnError::Replayed)
         ));
         store.finish(id, [9; 64], log("sign", "signed")).await?;
@@ -73,7 +73,7 @@ fn a_grant_burns_once_and_keeps_its_signature_across_reopen() -> TestResult {
             }
         );
         assert!(matches!(
-            store.burn(grant(id, 2_500_000)?).await,
+            store.burn(grant(id, 2_500_000)?, None).await,
             Err(BurnError::Replayed)
         ));
         Ok::<_, Box<dyn std::error::Error>>(())
@@ -94,7 +94,7 @@ fn concurrent_burns_of_one_grant_admit_exactly_one() -> TestResult {
         for _ in 0..32 {
             let store = Arc::clone(&store);
             let grant = grant(id, 5)?;
-            tasks.push(tokio::spawn(async move { store.burn(grant).await }));
+            tasks.push(tokio::spawn(async move { store.burn(grant, None).await }));
         }
         let mut results = Vec::new();
         for task in tasks {
@@ -119,9 +119,9 @@ fn two_stores_on_one_file_share_replay_protection() -> TestResult {
     runtime()?.block_on(async {
         let first = Store::open(&path)?;
         let second = Store::open(&path)?;
-        first.burn(grant(id, 5)?).await?;
+        first.burn(grant(id, 5)?, None).await?;
         assert!(matches!(
-            second.burn(grant(id, 5)?).await,
+            second.burn(grant(id, 5)?, None).await,
             Err(BurnError::Replayed)
         ));
         Ok::<_, Box<dyn std::error::Error>>(())
@@ -134,7 +134,7 @@ fn an_amount_beyond_the_accounting_range_is_not_recorded() -> TestResult {
     let id = GrantId::random();
     runtime()?.block_on(async {
         let store = Store::open(&dir.path().join("signer.sqlite"))?;
-        let result = store.burn(grant(id, u64::MAX)?).await;
+        let result = store.burn(grant(id, u64::MAX)?, None).await;
         assert!(matches!(
             result,
             Err(BurnError::Store(StoreError::AmountOutOfRange))

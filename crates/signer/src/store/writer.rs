@@ -44,7 +44,11 @@ CREATE TABLE IF NOT EXISTS requests (
 
 /// An operation for the writer thread, with the slot its reply goes to.
 pub(super) enum Op {
-    Burn(GrantUse, oneshot::Sender<Result<(), BurnError>>),
+    Burn(
+        GrantUse,
+        Option<u64>,
+        oneshot::Sender<Result<(), BurnError>>,
+    ),
     Finish(
         GrantId,
         [u8; 64],
@@ -104,7 +108,7 @@ impl Op {
     /// The reply slot of an operation that was never applied.
     fn into_reply(self) -> Reply {
         match self {
-            Op::Burn(_, tx) => Reply::Burn(tx, Ok(())),
+            Op::Burn(_, _, tx) => Reply::Burn(tx, Ok(())),
             Op::Finish(_, _, _, tx) | Op::Log(_, tx) => Reply::Done(tx),
             Op::Status(_, tx) => Reply::Status(tx, GrantState::Unused),
         }
@@ -139,8 +143,8 @@ fn apply(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for op in ops {
         match op {
-            Op::Burn(grant, reply) => {
-                let result = insert_grant(&tx, &grant);
+            Op::Burn(grant, daily_limit, reply) => {
+                let result = burn_within(&tx, &grant, daily_limit);
                 let (result, failure) = match result {
                     Ok(result) => (result, None),
                     Err(e) => (Ok(()), Some(e)),
@@ -177,6 +181,60 @@ fn apply(
         }
     }
     tx.commit()
+}
+
+/// The rolling window of the daily floor.
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Checks the daily floor, then inserts the grant; a refusal writes nothing.
+fn burn_within(
+    tx: &rusqlite::Transaction<'_>,
+    grant: &GrantUse,
+    daily_limit: Option<u64>,
+) -> Result<Result<(), BurnError>, rusqlite::Error> {
+    if let Some(limit) = daily_limit {
+        // A replay is reported as such, whatever the totals.
+        let known = tx
+            .prepare_cached("SELECT 1 FROM grants WHERE grant_id = ?1")?
+            .exists([grant.grant_id.to_bytes()])?;
+        if known {
+            return Ok(Err(BurnError::Replayed));
+        }
+        let used = used_in_window(tx, grant, limit)?;
+        if used + u128::from(grant.transfer.amount) > u128::from(limit) {
+            return Ok(Err(BurnError::DailyFloorExceeded { used, limit }));
+        }
+    }
+    insert_grant(tx, grant)
+}
+
+/// The agent's total for the asset in the 24 hours before the grant's use, summed in `u128`.
+/// Stops counting once the total passes `limit`: the answer is then already "exceeded".
+fn used_in_window(
+    tx: &rusqlite::Transaction<'_>,
+    grant: &GrantUse,
+    limit: u64,
+) -> Result<u128, rusqlite::Error> {
+    let since = i64::try_from(grant.used_at_ms.saturating_sub(DAY_MS)).unwrap_or(i64::MAX);
+    let mut stmt = tx.prepare_cached(
+        "SELECT amount FROM grants WHERE agent_id = ?1 AND asset = ?2 AND used_at_ms > ?3",
+    )?;
+    let mut rows = stmt.query(params![
+        grant.agent_id.as_str(),
+        grant.transfer.asset.symbol(),
+        since
+    ])?;
+    let mut used: u128 = 0;
+    while let Some(row) = rows.next()? {
+        let amount: i64 = row.get(0)?;
+        // Amounts are inserted from u64 values that fit i64; a negative one cannot occur, and
+        // counting it as the largest amount fails closed.
+        used += u128::try_from(amount).unwrap_or(u128::from(u64::MAX));
+        if used > u128::from(limit) {
+            break;
+        }
+    }
+    Ok(used)
 }
 
 /// Inserts a used grant. A duplicate id is a reply (`Replayed`), not a batch failure: SQLite

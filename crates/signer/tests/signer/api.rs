@@ -15,7 +15,7 @@ mod message;
 
 pub use message::*;
 
-/// Asks for the grant's status and expects it unused: a refusal before step 4 burns nothing.
+/// Asks for the grant's status and expects it unused: a refusal before step 5 burns nothing.
 fn assert_not_burned(signer: &Signer, body: &GrantBody) -> TestResult {
     let status = signer.connect()?.request(&SignerRequest::GrantStatus {
         grant_id: body.grant_id.to_string(),

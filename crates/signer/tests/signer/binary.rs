@@ -114,6 +114,21 @@ fn an_invalid_config_refuses_to_start_and_names_the_field() -> TestResult {
 }
 
 #[test]
+fn a_config_without_a_floor_refuses_to_start() -> TestResult {
+    let setup = Setup::with_floor(Backend::Keyfile, "")?;
+    let output = setup
+        .command()
+        .arg("--config")
+        .arg(&setup.config)
+        .output()?;
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("floor"), "{stderr}");
+    assert!(!setup.socket.exists());
+    Ok(())
+}
+
+#[test]
 fn a_wrong_passphrase_refuses_to_start_without_echoing_it() -> TestResult {
     let setup = Setup::new(Backend::Keyfile)?;
     let wrong = "wrong-passphrase-that-must-not-be-printed";

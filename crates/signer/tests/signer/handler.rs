@@ -44,6 +44,7 @@ impl InProcess {
             Keys::from_backends([(key_id.clone(), backend)]),
             GrantVerifier::new(grants.public_key())?,
             Store::open(&dir.path().join("signer.sqlite"))?,
+            None,
         );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

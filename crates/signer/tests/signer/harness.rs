@@ -72,8 +72,18 @@ pub struct Setup {
     log_filter: String,
 }
 
+/// A floor far above anything the suite signs, for cases that do not test the floor.
+pub const GENEROUS_FLOOR: &str = "[floor.per_transaction]\nSOL = \"1000000 SOL\"\n\
+     USDC = \"1000000000 USDC\"\nBONK = \"1000000000000 BONK\"\n\n[floor.daily]\n\
+     SOL = \"1000000 SOL\"\nUSDC = \"1000000000 USDC\"\nBONK = \"1000000000000 BONK\"\n";
+
 impl Setup {
     pub fn new(backend: Backend) -> Result<Setup, Error> {
+        Setup::with_floor(backend, GENEROUS_FLOOR)
+    }
+
+    /// A setup whose configuration ends with `floor` (a `[floor]` section, or nothing).
+    pub fn with_floor(backend: Backend, floor: &str) -> Result<Setup, Error> {
         let dir = tempfile::tempdir()?;
         let (key_section, wallet, env) = match backend {
             Backend::Keyfile => keyfile_key(dir.path())?,
@@ -83,7 +93,7 @@ impl Setup {
         let config = dir.path().join("signer.toml");
         let text = format!(
             "socket = \"signer.sock\"\ndatabase = \"signer.sqlite\"\ngrant_public_key = \"{}\"\n\n\
-             [[keys]]\nid = \"default\"\n{key_section}",
+             [[keys]]\nid = \"default\"\n{key_section}\n{floor}",
             grants.public_key()
         );
         std::fs::write(&config, text)?;

@@ -6,6 +6,7 @@
 //!   not installed.
 //! - `binary`: process behaviour: socket mode, framing limits, shutdown, start-up refusals,
 //!   the key generation commands, and what the logs may and may not contain.
+//! - `floor`: the signer's own floor limits, once per key backend.
 //! - `keyfile`: the key file format: wrong passphrase, tampering, secrets in `Debug`.
 //! - `handler`: property tests of the request handler in process.
 //! - `throughput`: an ignored measurement of signatures per second, for release builds.
@@ -13,6 +14,7 @@
 mod api;
 mod binary;
 mod fixtures;
+mod floor;
 mod handler;
 mod harness;
 mod keyfile;
@@ -63,4 +65,32 @@ api_suite_for_every_backend!(
     refuses_a_payer_that_is_not_the_key,
     refuses_bad_requests_and_keeps_the_connection,
     records_every_request_in_the_database,
+);
+
+/// Instantiates cases that start their own signer (with their own configuration) per backend.
+macro_rules! backend_cases {
+    ($module:ident, $backend:expr, $cases:ident, [$($case:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $case() -> crate::harness::TestResult {
+                    crate::$cases::$case($backend)
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! floor_suite_for_every_backend {
+    ($($case:ident),* $(,)?) => {
+        backend_cases!(floor_keyfile_backend, crate::harness::Backend::Keyfile, floor, [$($case),*]);
+        backend_cases!(floor_pkcs11_backend, crate::harness::Backend::Pkcs11, floor, [$($case),*]);
+    };
+}
+
+floor_suite_for_every_backend!(
+    refuses_a_transfer_over_the_per_transaction_floor,
+    refuses_an_asset_without_a_floor,
+    signs_up_to_the_daily_floor_and_refuses_the_next,
+    admits_exactly_the_daily_floor_of_concurrent_requests,
 );
