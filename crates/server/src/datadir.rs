@@ -115,17 +115,13 @@ impl DataDir {
             &self.path("wallet.pass"),
         )?;
 
-        // 3. The signer's configuration.
+        // 3. The signer's configuration. The floor comes before [[keys]], so that replacing the
+        //    key section (as the PKCS#11 stack test does) keeps it.
         let signer_toml = format!(
             "# clawfirst-signer configuration, written by `clawfirst up`.\n\
              socket = \"signer.sock\"\n\
              database = \"signer.sqlite\"\n\
              grant_public_key = \"{grant_pub}\"\n\n\
-             [[keys]]\n\
-             id = \"default\"\n\
-             backend = \"dangerous_dev_keyfile\"\n\
-             path = \"wallet.key\"\n\
-             passphrase_file = \"wallet.pass\"\n\n\
              # The floor is the signer's own limit, independent of the server's caps: a\n\
              # server whose grant key is stolen can move at most this much. It equals the\n\
              # server's default caps; raise both together.\n\
@@ -137,7 +133,12 @@ impl DataDir {
              [floor.daily]\n\
              SOL = \"50 SOL\"\n\
              USDC = \"5000 USDC\"\n\
-             BONK = \"100000000 BONK\"\n",
+             BONK = \"100000000 BONK\"\n\n\
+             [[keys]]\n\
+             id = \"default\"\n\
+             backend = \"dangerous_dev_keyfile\"\n\
+             path = \"wallet.key\"\n\
+             passphrase_file = \"wallet.pass\"\n",
             grant_pub = grant.public_key(),
         );
         write_secret(&self.path("signer.toml"), signer_toml.as_bytes())?;
