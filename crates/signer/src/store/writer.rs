@@ -200,7 +200,7 @@ fn burn_within(
         if known {
             return Ok(Err(BurnError::Replayed));
         }
-        let used = used_in_window(tx, grant, limit)?;
+        let used = used_in_window(tx, grant)?;
         if used + u128::from(grant.transfer.amount) > u128::from(limit) {
             return Ok(Err(BurnError::DailyFloorExceeded { used, limit }));
         }
@@ -208,33 +208,37 @@ fn burn_within(
     insert_grant(tx, grant)
 }
 
-/// The agent's total for the asset in the 24 hours before the grant's use, summed in `u128`.
-/// Stops counting once the total passes `limit`: the answer is then already "exceeded".
+/// The agent's total for the asset in the 24 hours before the grant's use.
+///
+/// SQLite sums over the `grants_by_agent_time` index. A total beyond SQLite's signed 64-bit
+/// range (its `SUM` fails with an overflow) is reported as `u128::MAX`: more than any floor, so
+/// the request is refused rather than wrapped.
 fn used_in_window(
     tx: &rusqlite::Transaction<'_>,
     grant: &GrantUse,
-    limit: u64,
 ) -> Result<u128, rusqlite::Error> {
     let since = i64::try_from(grant.used_at_ms.saturating_sub(DAY_MS)).unwrap_or(i64::MAX);
     let mut stmt = tx.prepare_cached(
-        "SELECT amount FROM grants WHERE agent_id = ?1 AND asset = ?2 AND used_at_ms > ?3",
+        "SELECT COALESCE(SUM(amount), 0) FROM grants
+         WHERE agent_id = ?1 AND asset = ?2 AND used_at_ms > ?3",
     )?;
-    let mut rows = stmt.query(params![
-        grant.agent_id.as_str(),
-        grant.transfer.asset.symbol(),
-        since
-    ])?;
-    let mut used: u128 = 0;
-    while let Some(row) = rows.next()? {
-        let amount: i64 = row.get(0)?;
-        // Amounts are inserted from u64 values that fit i64; a negative one cannot occur, and
-        // counting it as the largest amount fails closed.
-        used += u128::try_from(amount).unwrap_or(u128::from(u64::MAX));
-        if used > u128::from(limit) {
-            break;
+    let total: Result<i64, rusqlite::Error> = stmt.query_row(
+        params![
+            grant.agent_id.as_str(),
+            grant.transfer.asset.symbol(),
+            since
+        ],
+        |row| row.get(0),
+    );
+    match total {
+        // A negative total cannot occur (amounts are inserted from u64 values that fit i64);
+        // reading one as the largest total fails closed.
+        Ok(total) => Ok(u128::try_from(total).unwrap_or(u128::MAX)),
+        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("overflow") => {
+            Ok(u128::MAX)
         }
+        Err(e) => Err(e),
     }
-    Ok(used)
 }
 
 /// Inserts a used grant. A duplicate id is a reply (`Replayed`), not a batch failure: SQLite
