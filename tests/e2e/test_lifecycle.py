@@ -226,3 +226,25 @@ def test_an_unsubmitted_session_expires(tmp_path):
         run(go())
     finally:
         up.stop()
+
+
+def test_the_signers_own_floor_holds_when_the_server_allows_more(tmp_path):
+    # The server's caps are raised above the signer's floor (signer.toml is left as `up` wrote it).
+    up = restarted_with(
+        tmp_path / "data", ('USDC = "1000 USDC"', 'USDC = "2000 USDC"'), ('USDC = "5000 USDC"', 'USDC = "10000 USDC"'))
+    try:
+        async def go():
+            async with http_client(up.url, up.api_key) as c:
+                before = balances(await ok(c, "x402.query_balance", {}))
+                init = await ok(c, "x402.initialize_payment", {"amount": "1500 USDC", "recipient": KNOWN_ADDRESS})
+                err = await error(c, "x402.authorize_transaction", {"session_id": init["session_id"]})
+                assert err["code"] == "POLICY_VIOLATION"
+                assert err["details"]["rule"] == "signer_floor"
+                seen = await ok(c, "x402.verify_settlement", {"session_id": init["session_id"]})
+                assert seen["state"] == "failed" and seen["signature"] is None
+                assert balances(await ok(c, "x402.query_balance", {})) == before
+                # Within the floor the same agent still pays.
+                await pay(c, "1000 USDC", KNOWN_ADDRESS)
+        run(go())
+    finally:
+        up.stop()

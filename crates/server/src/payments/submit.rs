@@ -7,11 +7,12 @@
 
 use clawfirst_core::KeyId;
 use clawfirst_core::grant::SignedGrant;
+use clawfirst_core::signer_proto::SignerErrorCode;
 use clawfirst_solana::LedgerError;
 use clawfirst_solana::assemble_transaction;
 use clawfirst_store::{AuditEvent, Failure, Session, SessionPatch, SessionState};
 use serde_json::json;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{PaymentService, ToolResult, internal};
 use crate::error::{ErrorCode, ToolError};
@@ -28,6 +29,34 @@ impl PaymentService {
     ) -> ToolResult {
         let outcome = match self.signer.sign(key_id, message, grant).await {
             Ok(outcome) => outcome,
+            Err(SignerClientError::Refused {
+                code: SignerErrorCode::FloorExceeded,
+                ..
+            }) => {
+                // The signer's own limit, independent of this server's policy: a denial the
+                // agent can act on, named as a rule. The grant was not used.
+                info!(
+                    policy.rule = "signer_floor",
+                    "payment refused by the signer's floor"
+                );
+                let reason = "the payment exceeds the signing service's own limit";
+                let failure = Failure {
+                    code: ErrorCode::PolicyViolation.as_str().into(),
+                    message: reason.into(),
+                };
+                self.close(
+                    &session,
+                    SessionState::Failed,
+                    Some((failure, "signer_floor")),
+                    "signer.floor_exceeded",
+                )
+                .await?;
+                return Err(ToolError::new(
+                    ErrorCode::PolicyViolation,
+                    format!("denied by signer_floor: {reason}"),
+                )
+                .with_details(json!({ "rule": "signer_floor" })));
+            }
             Err(SignerClientError::Refused {
                 code,
                 message: reason,
