@@ -110,7 +110,8 @@ async fn run(args: Args) -> Result<()> {
     println!();
     println!("raw Ed25519 signing (ed25519-dalek, one core): {signing_rate:.0} signatures/s");
     println!(
-        "settlement check: {} of {} sessions finalized ({} unsettled) in {settle_secs:.1} s after the load",
+        "settlement check: {} of {} sessions finalized ({} unsettled) in {settle_secs:.1} s \
+         after the load",
         sessions.len() - unsettled,
         sessions.len(),
         unsettled

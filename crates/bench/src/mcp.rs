@@ -92,7 +92,11 @@ impl McpClient {
         let init = self
             .tool(
                 "x402.initialize_payment",
-                json!({ "amount": amount, "recipient": self.recipient, "purpose": format!("bench {n}") }),
+                json!({
+                    "amount": amount,
+                    "recipient": self.recipient,
+                    "purpose": format!("bench {n}"),
+                }),
             )
             .await?;
         let id = init["session_id"]

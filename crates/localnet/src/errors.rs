@@ -138,5 +138,8 @@ fn is_funds_program(message: &VersionedMessage, instruction: u8) -> bool {
                 .get(usize::from(ix.program_id_index))
         })
         .map(|key| from_sdk(*key));
-    matches!(program, Some(p) if p == SYSTEM_PROGRAM || p == TOKEN_PROGRAM || p == ASSOCIATED_TOKEN_PROGRAM)
+    matches!(
+        program,
+        Some(p) if p == SYSTEM_PROGRAM || p == TOKEN_PROGRAM || p == ASSOCIATED_TOKEN_PROGRAM
+    )
 }

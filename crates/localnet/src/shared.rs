@@ -65,7 +65,12 @@ impl Shared {
                 store.write_accounts(&mints)?;
                 let (slot, hash) = chain.latest();
                 store.record_slot(slot, &hash, slot)?;
-                tracing::info!(slot, usdc.mint = %usdc_mint, bonk.mint = %bonk_mint, "localnet created");
+                tracing::info!(
+                    slot,
+                    usdc.mint = %usdc_mint,
+                    bonk.mint = %bonk_mint,
+                    "localnet created"
+                );
                 chain
             }
         };

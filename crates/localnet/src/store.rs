@@ -2,7 +2,7 @@
 //!
 //! | table | holds |
 //! |---|---|
-//! | `blockhashes` | the recent-blockhash window, one row per slot; the highest slot is the current one |
+//! | `blockhashes` | the recent-blockhash window, one row per slot; the highest is the current |
 //! | `accounts` | every account a landed transaction or a fixture wrote, as its latest state |
 //! | `transactions` | signature, slot and outcome of every landed transaction |
 //!
@@ -186,7 +186,8 @@ impl Store {
             None => (None, None),
         };
         tx.prepare_cached(
-            "INSERT INTO transactions (signature, slot, failure_kind, error) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO transactions (signature, slot, failure_kind, error)
+             VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![&signature[..], to_sql(record.slot), kind, error])?;
         write_accounts(&tx, accounts)?;

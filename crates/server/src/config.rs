@@ -14,7 +14,7 @@
 //! | `storage.sqlite` | `clawfirst.sqlite` | holds sessions, credentials' hashes, audit |
 //! | `storage.synchronous` | `full` | `normal` may lose the last commits on power loss |
 //! | `signer.socket` | `signer.sock` | the only way to the wallet keys |
-//! | `signer.grant_key_file` | `grant.key` | whoever holds it can authorize up to the signer's floor |
+//! | `signer.grant_key_file` | `grant.key` | its holder can authorize up to the signer's floor |
 //! | `signer.default_key_id` | `default` | the wallet key of agents without their own |
 //! | `sessions.ttl_seconds` | 900 | how long an unsubmitted session lives |
 //! | `fees.compute_unit_price_micro_lamports` | 1000 | priority fee per compute unit |

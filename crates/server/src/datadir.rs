@@ -6,10 +6,10 @@
 //! | `clawfirst.toml` | 0600 | the server configuration |
 //! | `signer.toml` | 0600 | the signer configuration |
 //! | `grant.key` | 0600 | the approval layer's grant key (hex seed) |
-//! | `wallet.key`, `wallet.pass` | 0600 | the development wallet key file and its passphrase (signer only) |
+//! | `wallet.key`, `wallet.pass` | 0600 | development wallet key file and passphrase (signer) |
 //! | `admin.token` | 0600 | the admin API token |
 //! | `up.json` | 0600 | MCP URL, demo agent, its API key, admin endpoint |
-//! | `clawfirst.sqlite`, `ledger.sqlite`, `signer.sqlite` | 0600 | server, ledger and signer state |
+//! | `clawfirst.sqlite`, `ledger.sqlite`, `signer.sqlite` | 0600 | server, ledger, signer state |
 //!
 //! # Security
 //!

@@ -246,7 +246,13 @@ async fn admin_agents(State(state): State<HttpState>) -> Response {
         Ok(agents) => {
             let items: Vec<_> = agents
                 .iter()
-                .map(|a| json!({ "agent_id": a.agent_id.as_str(), "key_id": a.key_id.as_str(), "status": a.status.to_string() }))
+                .map(|a| {
+                    json!({
+                        "agent_id": a.agent_id.as_str(),
+                        "key_id": a.key_id.as_str(),
+                        "status": a.status.to_string(),
+                    })
+                })
                 .collect();
             axum::Json(json!({ "agents": items })).into_response()
         }
@@ -300,7 +306,14 @@ async fn admin_add_agent(
         state.store.add_api_key(new, audit).await
     };
     match created.await {
-        Ok(_) => (StatusCode::CREATED, axum::Json(json!({ "agent_id": agent_id.as_str(), "key_id": key_id.as_str(), "api_key": key.key.expose() }))).into_response(),
+        Ok(_) => {
+            let body = json!({
+                "agent_id": agent_id.as_str(),
+                "key_id": key_id.as_str(),
+                "api_key": key.key.expose(),
+            });
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
     }
 }

@@ -128,7 +128,12 @@ impl McpHandler {
                 success(value, rate)
             }
             Err(err) => {
-                info!(agent.id = %caller.agent_id, tool = kind.base_name(), error.code = %err.code, "tool failed");
+                info!(
+                    agent.id = %caller.agent_id,
+                    tool = kind.base_name(),
+                    error.code = %err.code,
+                    "tool failed"
+                );
                 failure(&err, now_ms())
             }
         })
@@ -176,7 +181,11 @@ fn success(result: Value, rate: RateStatus) -> CallToolResult {
     let envelope = json!({
         "success": true,
         "result": result,
-        "rate_limit": { "limit": rate.limit, "remaining": rate.remaining, "reset_at": rate.reset_at_ms },
+        "rate_limit": {
+            "limit": rate.limit,
+            "remaining": rate.remaining,
+            "reset_at": rate.reset_at_ms,
+        },
     });
     let mut out = CallToolResult::success(vec![ContentBlock::text(envelope.to_string())]);
     out.structured_content = Some(envelope);

@@ -84,7 +84,8 @@ impl Stack {
         }
         let Some(lock) = lock_data_dir(dir)? else {
             bail!(
-                "another clawfirst process is running on {}; stop it first, or use `clawfirst stdio` to attach to it",
+                "another clawfirst process is running on {}; stop it first, or use \
+                 `clawfirst stdio` to attach to it",
                 dir.root().display()
             );
         };
@@ -180,6 +181,10 @@ pub async fn run(options: UpOptions) -> Result<()> {
             None => (rotate_demo_key(&stack.services.store).await?, true),
         },
     };
+    let wallet = stack
+        .services
+        .payments
+        .wallet_address(&stack.config.default_key_id);
     let summary = json!({
         "mcp_url": format!("{base}/mcp"),
         "agent_id": DEMO_AGENT,
@@ -188,7 +193,7 @@ pub async fn run(options: UpOptions) -> Result<()> {
         "admin_token": dir.admin_token()?.expose(),
         "data_dir": dir.root(),
         "network": "localnet",
-        "wallet": stack.services.payments.wallet_address(&stack.config.default_key_id).map(|a| a.to_string()),
+        "wallet": wallet.map(|a| a.to_string()),
     });
     replace_secret(&up_json, serde_json::to_string_pretty(&summary)?.as_bytes())?;
 

@@ -20,6 +20,7 @@ use clawfirst_core::transfer::TransferError;
 use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_message::Message;
+use spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent;
 
 use crate::programs::{MEMO_PROGRAM, associated_token_address, to_sdk};
 use crate::wire::{self, MAX_MESSAGE_LEN, WireError};
@@ -175,12 +176,8 @@ fn value_instructions(transfer: &Transfer) -> Result<Vec<Instruction>, BuildErro
 
     let token_program = spl_token_interface::ID;
     let sdk_mint = to_sdk(mint);
-    let create = spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
-        &payer,
-        &recipient,
-        &sdk_mint,
-        &token_program,
-    );
+    let create =
+        create_associated_token_account_idempotent(&payer, &recipient, &sdk_mint, &token_program);
     let source = to_sdk(associated_token_address(&transfer.payer, &mint));
     let destination = to_sdk(associated_token_address(&transfer.recipient, &mint));
     let transfer_checked = spl_token_interface::instruction::transfer_checked(

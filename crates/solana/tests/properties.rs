@@ -62,17 +62,23 @@ fn plan() -> impl Strategy<Value = PaymentPlan> {
         )
 }
 
+/// Turns a build error into a property-test failure.
+fn fail(e: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
 proptest! {
     #[test]
     fn built_messages_decode_to_their_plan(plan in plan(), blockhash in any::<[u8; 32]>()) {
-        let message = build_message(&plan, blockhash).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let decoded = decode_payment(&message).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let message = build_message(&plan, blockhash).map_err(fail)?;
+        let decoded = decode_payment(&message).map_err(fail)?;
 
         prop_assert_eq!(check_matches(&decoded, &plan.transfer), Ok(()));
         prop_assert_eq!(decoded.fee_payer, plan.transfer.payer);
         prop_assert_eq!(decoded.recent_blockhash, blockhash);
         prop_assert_eq!(decoded.compute_unit_limit, Some(plan.compute_unit_limit));
-        prop_assert_eq!(decoded.compute_unit_price_micro_lamports, Some(plan.compute_unit_price_micro_lamports));
+        let price = plan.compute_unit_price_micro_lamports;
+        prop_assert_eq!(decoded.compute_unit_price_micro_lamports, Some(price));
         prop_assert_eq!(decoded.creates_recipient_account, plan.transfer.asset.is_token());
         prop_assert_eq!(decoded.memo, plan.memo.map(String::into_bytes));
     }
@@ -88,8 +94,8 @@ proptest! {
             _ => b,
         };
         prop_assume!(other != a);
-        let message = build_message(&PaymentPlan::new(a), [1; 32]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let decoded = decode_payment(&message).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let message = build_message(&PaymentPlan::new(a), [1; 32]).map_err(fail)?;
+        let decoded = decode_payment(&message).map_err(fail)?;
         prop_assert!(check_matches(&decoded, &other).is_err(), "{:?} matched {:?}", a, other);
     }
 
@@ -99,15 +105,17 @@ proptest! {
         index in any::<proptest::sample::Index>(),
         byte in any::<u8>(),
     ) {
-        let message = build_message(&plan, [1; 32]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let original = decode_payment(&message).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let message = build_message(&plan, [1; 32]).map_err(fail)?;
+        let original = decode_payment(&message).map_err(fail)?;
         let mut mutated = message.clone();
         let at = index.index(mutated.len());
         mutated[at] = byte;
 
         // Whatever still decodes and matches the approved transfer moves exactly that value:
         // only the blockhash, compute budget, memo or creation flavour can have changed.
-        if let Ok(decoded) = decode_payment(&mutated) && check_matches(&decoded, &plan.transfer).is_ok() {
+        if let Ok(decoded) = decode_payment(&mutated)
+            && check_matches(&decoded, &plan.transfer).is_ok()
+        {
             prop_assert_eq!(decoded.transfer, original.transfer);
             prop_assert_eq!(decoded.fee_payer, original.fee_payer);
         }
@@ -122,7 +130,7 @@ proptest! {
 
     #[test]
     fn no_strict_prefix_decodes(plan in plan(), cut in any::<proptest::sample::Index>()) {
-        let message = build_message(&plan, [1; 32]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let message = build_message(&plan, [1; 32]).map_err(fail)?;
         let cut = cut.index(message.len());
         prop_assert!(decode_payment(&message[..cut]).is_err());
     }

@@ -122,7 +122,8 @@ impl Store {
     }
 
     /// The API key with this public id, revoked or not. The caller compares the hash of the
-    /// presented key with [`ApiKeyRecord::hash`] in constant time and checks [`ApiKeyRecord::is_usable`].
+    /// presented key with [`ApiKeyRecord::hash`] in constant time and checks
+    /// [`ApiKeyRecord::is_usable`].
     pub async fn api_key(&self, key_id_public: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         dispatch!(self, api_key(key_id_public.to_owned()))
     }

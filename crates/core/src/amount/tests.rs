@@ -108,7 +108,8 @@ fn any_asset() -> impl Strategy<Value = Asset> {
 proptest! {
     #[test]
     fn format_then_parse_is_identity(asset in any_asset(), units in 1u64..=u64::MAX) {
-        let amount = Amount::from_base_units(asset, units).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let amount = Amount::from_base_units(asset, units)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(Amount::parse(&amount.to_string()), Ok(amount));
     }
 
@@ -118,7 +119,9 @@ proptest! {
     }
 
     #[test]
-    fn accepted_text_matches_the_published_pattern(text in "[0-9.eE+,_ -]{0,12} ?(SOL|USDC|BONK)?") {
+    fn accepted_text_matches_the_published_pattern(
+        text in "[0-9.eE+,_ -]{0,12} ?(SOL|USDC|BONK)?",
+    ) {
         if let Ok(amount) = Amount::parse(&text) {
             let t = text.trim();
             let (num, sym) = t.split_once(' ').unwrap_or((t, ""));

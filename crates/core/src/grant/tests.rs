@@ -108,7 +108,11 @@ fn decode_refuses_trailing_and_truncated_bytes() {
 
 proptest! {
     #[test]
-    fn encode_decode_round_trips(amount in 1u64.., now in 0u64..u64::MAX / 2, sol in any::<bool>()) {
+    fn encode_decode_round_trips(
+        amount in 1u64..,
+        now in 0u64..u64::MAX / 2,
+        sol in any::<bool>(),
+    ) {
         let mut b = body(now);
         b.transfer.amount = amount;
         if sol {

@@ -51,7 +51,8 @@ fn bad_values_name_their_key() {
 #[test]
 fn limits_become_a_policy() {
     let config = parse(
-        "[limits.defaults.per_transaction]\nUSDC = \"100 USDC\"\n[limits.defaults.daily]\nUSDC = \"500 USDC\"",
+        "[limits.defaults.per_transaction]\nUSDC = \"100 USDC\"\n\
+         [limits.defaults.daily]\nUSDC = \"500 USDC\"",
     );
     let Ok(config) = config else {
         panic!("{config:?}")

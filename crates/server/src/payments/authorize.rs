@@ -79,7 +79,11 @@ impl PaymentService {
         }) {
             Decision::Allow(permit) => permit,
             Decision::Deny(denial) => {
-                info!(policy.rule = %denial.rule, policy.version = %denial.policy_version, "payment denied");
+                info!(
+                    policy.rule = %denial.rule,
+                    policy.version = %denial.policy_version,
+                    "payment denied"
+                );
                 let failure = Failure {
                     code: "POLICY_VIOLATION".into(),
                     message: denial.reason.clone(),

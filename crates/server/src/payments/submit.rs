@@ -71,7 +71,10 @@ impl PaymentService {
                     .await);
             }
             Err(e) => {
-                warn!(error = %super::ErrorChain(&e), "signer unavailable; the session will be recovered");
+                warn!(
+                    error = %super::ErrorChain(&e),
+                    "signer unavailable; the session will be recovered"
+                );
                 return Err(ToolError::new(
                     ErrorCode::SignatureFailed,
                     "the signer is unavailable; the payment has not been sent",

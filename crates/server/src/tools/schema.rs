@@ -150,13 +150,19 @@ fn initialize_input() -> Value {
             "amount": {
                 "type": "string",
                 "pattern": AMOUNT_PATTERN,
-                "description": "A decimal number, whitespace, then SOL, USDC or BONK, e.g. \"2.5 USDC\". At most 9 decimals for SOL, 6 for USDC, 5 for BONK."
+                "description": concat!(
+                    "A decimal number, whitespace, then SOL, USDC or BONK, e.g. \"2.5 USDC\". ",
+                    "At most 9 decimals for SOL, 6 for USDC, 5 for BONK."
+                )
             },
             "recipient": {
                 "type": "string",
                 "minLength": 3,
                 "maxLength": 254,
-                "description": "A base58 Solana address (32 to 44 characters) or an e-mail address listed in the operator's payee directory."
+                "description": concat!(
+                    "A base58 Solana address (32 to 44 characters) or an e-mail address listed ",
+                    "in the operator's payee directory."
+                )
             },
             "purpose": {
                 "type": "string",
@@ -167,7 +173,10 @@ fn initialize_input() -> Value {
                 "type": "string",
                 "enum": ["immediate", "defer_until_approval", "scheduled"],
                 "default": "immediate",
-                "description": "immediate (default), defer_until_approval (always wait for a human approval), or scheduled (with execute_after)."
+                "description": concat!(
+                    "immediate (default), defer_until_approval (always wait for a human ",
+                    "approval), or scheduled (with execute_after)."
+                )
             },
             "execute_after": {
                 "type": "string",
@@ -178,7 +187,8 @@ fn initialize_input() -> Value {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 256,
-                "description": "Retries with the same key and parameters return the original session."
+                "description":
+                    "Retries with the same key and parameters return the original session."
             },
             "metadata": {
                 "type": "object",
@@ -192,21 +202,42 @@ fn initialize_input() -> Value {
 
 fn session_input(with_commitment: bool) -> Value {
     let mut props = json!({
-        "session_id": { "type": "string", "minLength": 1, "maxLength": 64, "description": "The session returned by initialize_payment." }
+        "session_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "The session returned by initialize_payment."
+        }
     });
     if with_commitment && let Some(map) = props.as_object_mut() {
         map.insert(
             "commitment".into(),
-            json!({ "type": "string", "enum": ["processed", "confirmed", "finalized"], "default": "finalized", "description": "The commitment the caller waits for." }),
+            json!({
+                "type": "string",
+                "enum": ["processed", "confirmed", "finalized"],
+                "default": "finalized",
+                "description": "The commitment the caller waits for."
+            }),
         );
     }
-    json!({ "type": "object", "properties": props, "required": ["session_id"], "additionalProperties": false })
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": ["session_id"],
+        "additionalProperties": false
+    })
 }
 
 fn balance_input() -> Value {
     json!({
         "type": "object",
-        "properties": { "asset": { "type": "string", "enum": ["SOL", "USDC", "BONK"], "description": "Only this asset." } },
+        "properties": {
+            "asset": {
+                "type": "string",
+                "enum": ["SOL", "USDC", "BONK"],
+                "description": "Only this asset."
+            }
+        },
         "additionalProperties": false
     })
 }
@@ -234,7 +265,13 @@ fn fee_schema() -> Value {
             "total_lamports": { "type": "string" },
             "total": { "type": "string" }
         },
-        "required": ["base_fee_lamports", "priority_fee_lamports", "rent_lamports", "total_lamports", "total"]
+        "required": [
+            "base_fee_lamports",
+            "priority_fee_lamports",
+            "rent_lamports",
+            "total_lamports",
+            "total"
+        ]
     })
 }
 
@@ -243,7 +280,13 @@ fn session_result() -> Value {
         "type": "object",
         "properties": {
             "session_id": { "type": "string" },
-            "state": { "type": "string", "enum": ["initialized", "awaiting_approval", "approved", "signed", "submitted", "confirmed", "finalized", "rejected", "cancelled", "expired", "failed"] },
+            "state": {
+                "type": "string",
+                "enum": [
+                    "initialized", "awaiting_approval", "approved", "signed", "submitted",
+                    "confirmed", "finalized", "rejected", "cancelled", "expired", "failed"
+                ]
+            },
             "amount": { "type": "string" },
             "asset": { "type": "string" },
             "base_units": { "type": "string" },

@@ -94,7 +94,8 @@ async fn a_payment_signed_inside_softhsm2_settles() -> TestResult {
     let signer_toml = std::fs::read_to_string(data.path("signer.toml"))?;
     let keys_at = signer_toml.find("[[keys]]").ok_or("no keys section")?;
     let pkcs11 = format!(
-        "[[keys]]\nid = \"default\"\nbackend = \"pkcs11\"\nmodule = \"{MODULE}\"\ntoken_label = \"clawfirst\"\n\
+        "[[keys]]\nid = \"default\"\nbackend = \"pkcs11\"\nmodule = \"{MODULE}\"\n\
+         token_label = \"clawfirst\"\n\
          key_label = \"wallet\"\npin_file = \"{}\"\n",
         tmp.path().join("token.pin").display()
     );

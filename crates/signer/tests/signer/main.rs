@@ -83,8 +83,18 @@ macro_rules! backend_cases {
 
 macro_rules! floor_suite_for_every_backend {
     ($($case:ident),* $(,)?) => {
-        backend_cases!(floor_keyfile_backend, crate::harness::Backend::Keyfile, floor, [$($case),*]);
-        backend_cases!(floor_pkcs11_backend, crate::harness::Backend::Pkcs11, floor, [$($case),*]);
+        backend_cases!(
+            floor_keyfile_backend,
+            crate::harness::Backend::Keyfile,
+            floor,
+            [$($case),*]
+        );
+        backend_cases!(
+            floor_pkcs11_backend,
+            crate::harness::Backend::Pkcs11,
+            floor,
+            [$($case),*]
+        );
     };
 }
 

@@ -7,8 +7,10 @@
 //! | Compute Budget | `SetComputeUnitLimit` | `02` + u32 | none |
 //! | Compute Budget | `SetComputeUnitPrice` | `03` + u64 | none |
 //! | System | `Transfer` | u32 `2` + u64 lamports | from, to |
-//! | SPL Token | `TransferChecked` | `0c` + u64 amount + u8 decimals | source, mint, destination, authority |
-//! | Associated Token Account | `Create` / `CreateIdempotent` | empty or `00` / `01` | funding, account, wallet, mint, system program, token program |
+//! | SPL Token | `TransferChecked` | `0c`, u64 amount, u8 decimals | source, mint, destination, |
+//! | | | | authority |
+//! | ATA | `Create` / `CreateIdempotent` | empty or `00` / `01` | funding, account, wallet, mint, |
+//! | | | | system program, token program |
 //! | SPL Memo v2 | memo | the memo bytes | none |
 
 use clawfirst_core::Address;

@@ -36,8 +36,7 @@ async fn assert_gapless(store: &Store) -> TestResult<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failed_move_among_concurrent_writes_writes_nothing_and_the_rest_is_durable() -> TestResult
-{
+async fn a_failed_move_among_concurrent_writes_leaves_nothing_and_the_rest_lasts() -> TestResult {
     let db = TestDb::new()?;
     let store = db.open().await?;
     let agent = add_agent(&store, "agent-1").await?;

@@ -83,7 +83,13 @@ async fn a_database_from_a_newer_build_is_refused() -> TestResult {
     let refused = db.open().await;
 
     assert!(
-        matches!(refused, Err(ref e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::SchemaTooNew { found: 99, supported: 2 }))),
+        matches!(
+            refused,
+            Err(ref e) if matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::SchemaTooNew { found: 99, supported: 2 })
+            )
+        ),
         "{refused:?}"
     );
     Ok(())

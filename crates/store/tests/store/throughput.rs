@@ -88,7 +88,8 @@ async fn measure(synchronous: Synchronous) -> TestResult {
     assert_eq!(store.audit_len().await?, audit_before + writes as u64);
     let per_second = writes as u128 * 1_000_000 / elapsed.as_micros().max(1);
     println!(
-        "synchronous={synchronous:?}: {writes} writes by {TASKS} tasks in {} ms = {per_second} writes/s",
+        "synchronous={synchronous:?}: {writes} writes by {TASKS} tasks in {} ms = \
+         {per_second} writes/s",
         elapsed.as_millis()
     );
     Ok(())

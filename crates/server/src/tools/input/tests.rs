@@ -126,7 +126,10 @@ fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             proptest::collection::btree_map(
-                "(amount|recipient|purpose|settlement_constraint|execute_after|idempotency_key|metadata|session_id|asset|commitment|x)",
+                concat!(
+                    "(amount|recipient|purpose|settlement_constraint|execute_after|",
+                    "idempotency_key|metadata|session_id|asset|commitment|x)"
+                ),
                 inner,
                 0..6
             )
