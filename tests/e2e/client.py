@@ -50,7 +50,9 @@ def balances(result: dict) -> dict:
     return {b["asset"]: int(b["base_units"]) for b in result["balances"]}
 
 
-async def wait_finalized(client, session_id: str, prefix: str = "x402.", timeout: float = 60) -> dict:
+async def wait_finalized(
+    client, session_id: str, prefix: str = "x402.", timeout: float = 60
+) -> dict:
     deadline = asyncio.get_event_loop().time() + timeout
     while True:
         r = await ok(client, f"{prefix}verify_settlement", {"session_id": session_id})
@@ -64,7 +66,9 @@ async def wait_finalized(client, session_id: str, prefix: str = "x402.", timeout
 
 
 async def pay(client, amount: str, recipient: str, prefix: str = "x402.", **extra) -> dict:
-    init = await ok(client, f"{prefix}initialize_payment", {"amount": amount, "recipient": recipient, **extra})
+    init = await ok(
+        client, f"{prefix}initialize_payment", {"amount": amount, "recipient": recipient, **extra}
+    )
     assert init["state"] == "initialized"
     auth = await ok(client, f"{prefix}authorize_transaction", {"session_id": init["session_id"]})
     assert auth["state"] in ("submitted", "confirmed", "finalized"), auth

@@ -48,9 +48,18 @@ class Stack:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-up.log"
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [binary("clawfirst"), "up", "--data-dir", str(self.data_dir),
-             "--listen", f"127.0.0.1:{self.port}", "--json"],
-            stdout=subprocess.PIPE, stderr=self.log, env=env,
+            [
+                binary("clawfirst"),
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
         )
         line = self.proc.stdout.readline()
         if not line:
@@ -61,7 +70,9 @@ class Stack:
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/healthz", timeout=1
+                ) as r:
                     if r.status == 200:
                         return self
             except OSError:

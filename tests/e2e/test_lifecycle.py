@@ -60,7 +60,8 @@ def test_up_writes_owner_only_files_and_resumes_the_same_state(tmp_path):
 
 def stdio_params(data: Path) -> StdioServerParameters:
     return StdioServerParameters(
-        command=binary("clawfirst"), args=["stdio", "--data-dir", str(data)],
+        command=binary("clawfirst"),
+        args=["stdio", "--data-dir", str(data)],
         env={"CLAWFIRST_LOG": "warn", "PATH": os.environ.get("PATH", "")},
     )
 
@@ -72,6 +73,7 @@ def test_stdio_standalone_runs_the_stack_itself(tmp_path):
             assert "x402.initialize_payment" in names
             result = await pay(c, "2 USDC", KNOWN_ADDRESS)
             assert result["final"]["state"] == "finalized"
+
     run(go())
 
 
@@ -79,6 +81,7 @@ def test_stdio_attaches_to_a_running_up(tmp_path):
     data = tmp_path / "data"
     up = Stack(data).start()
     try:
+
         async def go():
             async with Client(stdio_params(data)) as c:
                 result = await pay(c, "0.5 USDC", KNOWN_ADDRESS)
@@ -87,6 +90,7 @@ def test_stdio_attaches_to_a_running_up(tmp_path):
             async with http_client(up.url, up.api_key) as c:
                 seen = await ok(c, "x402.verify_settlement", {"session_id": session_id})
                 assert seen["state"] == "finalized"
+
         run(go())
     finally:
         up.stop()
@@ -96,7 +100,9 @@ def inspector(*args: str) -> subprocess.CompletedProcess:
     assert INSPECTOR, "MCP_INSPECTOR_CLI is not set: run scripts/test, which installs the Inspector"
     # The Inspector needs Node 22, installed beside it by scripts/test.
     env = dict(os.environ, PATH=f"{Path(INSPECTOR).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.run([INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def first_json(text: str) -> dict:
@@ -116,14 +122,24 @@ def test_the_mcp_inspector_cli_lists_and_calls_tools_over_http_and_stdio(tmp_pat
             names = {t["name"] for t in first_json(listed.stdout)["tools"]}
             assert len(names) == 6 and "x402.query_balance" in names
 
-            called = inspector(*target, "--method", "tools/call", "--tool-name", "x402.query_balance")
+            called = inspector(
+                *target, "--method", "tools/call", "--tool-name", "x402.query_balance"
+            )
             assert called.returncode == 0, called.stderr
             envelope = first_json(called.stdout)["structuredContent"]
             assert envelope["success"] is True
             assert {b["asset"] for b in envelope["result"]["balances"]} == {"SOL", "USDC", "BONK"}
 
-            bad = inspector(*target, "--method", "tools/call", "--tool-name", "x402.initialize_payment",
-                            "--tool-arg", "amount=1e3 USDC", f"recipient={KNOWN_ADDRESS}")
+            bad = inspector(
+                *target,
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "x402.initialize_payment",
+                "--tool-arg",
+                "amount=1e3 USDC",
+                f"recipient={KNOWN_ADDRESS}",
+            )
             result = first_json(bad.stdout)
             assert result["isError"] is True and bad.returncode != 0
             assert result["structuredContent"]["error"]["code"] == "INVALID_INPUT"
@@ -152,6 +168,7 @@ def restarted_with(data: Path, *replacements: tuple[str, str]) -> Stack:
 def test_underscore_tool_names_are_offered_when_configured(tmp_path):
     up = restarted_with(tmp_path / "data", ('tool_naming = "dotted"', 'tool_naming = "underscore"'))
     try:
+
         async def go():
             async with http_client(up.url, up.api_key) as c:
                 names = {t.name for t in (await c.list_tools()).tools}
@@ -159,6 +176,7 @@ def test_underscore_tool_names_are_offered_when_configured(tmp_path):
                 await pay(c, "1 USDC", KNOWN_ADDRESS, prefix="x402_")
                 err = await error(c, "x402_initialize_payment", {"amount": "1 USDC"})
                 assert err["details"]["field"] == "recipient"
+
         run(go())
     finally:
         up.stop()
@@ -166,20 +184,35 @@ def test_underscore_tool_names_are_offered_when_configured(tmp_path):
 
 def test_the_daily_cap_counts_every_payment_and_names_its_rule(tmp_path):
     up = restarted_with(
-        tmp_path / "data", ('USDC = "1000 USDC"', 'USDC = "6 USDC"'), ('USDC = "5000 USDC"', 'USDC = "10 USDC"'))
+        tmp_path / "data",
+        ('USDC = "1000 USDC"', 'USDC = "6 USDC"'),
+        ('USDC = "5000 USDC"', 'USDC = "10 USDC"'),
+    )
     try:
+
         async def go():
             async with http_client(up.url, up.api_key) as c:
                 await pay(c, "6 USDC", KNOWN_ADDRESS)
-                init = await ok(c, "x402.initialize_payment", {"amount": "5 USDC", "recipient": KNOWN_ADDRESS})
-                err = await error(c, "x402.authorize_transaction", {"session_id": init["session_id"]})
+                init = await ok(
+                    c, "x402.initialize_payment", {"amount": "5 USDC", "recipient": KNOWN_ADDRESS}
+                )
+                err = await error(
+                    c, "x402.authorize_transaction", {"session_id": init["session_id"]}
+                )
                 assert err["code"] == "POLICY_VIOLATION"
                 assert err["details"]["rule"] == "daily_cap"
                 # Exactly up to the cap is allowed.
                 await pay(c, "4 USDC", KNOWN_ADDRESS)
-                over = await ok(c, "x402.initialize_payment", {"amount": "0.000001 USDC", "recipient": KNOWN_ADDRESS})
-                err = await error(c, "x402.authorize_transaction", {"session_id": over["session_id"]})
+                over = await ok(
+                    c,
+                    "x402.initialize_payment",
+                    {"amount": "0.000001 USDC", "recipient": KNOWN_ADDRESS},
+                )
+                err = await error(
+                    c, "x402.authorize_transaction", {"session_id": over["session_id"]}
+                )
                 assert err["details"]["rule"] == "daily_cap"
+
         run(go())
     finally:
         up.stop()
@@ -189,10 +222,14 @@ def test_no_secret_reaches_the_logs_at_debug_level(tmp_path):
     data = tmp_path / "data"
     up = Stack(data, log_level="debug").start()
     try:
+
         async def go():
             async with http_client(up.url, up.api_key) as c:
                 await pay(c, "1 USDC", KNOWN_ADDRESS, purpose="audit check")
-                await error(c, "x402.initialize_payment", {"amount": "1e3 USDC", "recipient": KNOWN_ADDRESS})
+                await error(
+                    c, "x402.initialize_payment", {"amount": "1e3 USDC", "recipient": KNOWN_ADDRESS}
+                )
+
         run(go())
     finally:
         up.stop()
@@ -215,14 +252,20 @@ def test_no_secret_reaches_the_logs_at_debug_level(tmp_path):
 def test_an_unsubmitted_session_expires(tmp_path):
     up = restarted_with(tmp_path / "data", ("ttl_seconds = 900", "ttl_seconds = 10"))
     try:
+
         async def go():
             async with http_client(up.url, up.api_key) as c:
-                init = await ok(c, "x402.initialize_payment", {"amount": "1 USDC", "recipient": KNOWN_ADDRESS})
+                init = await ok(
+                    c, "x402.initialize_payment", {"amount": "1 USDC", "recipient": KNOWN_ADDRESS}
+                )
                 await asyncio.sleep(11.5)
-                err = await error(c, "x402.authorize_transaction", {"session_id": init["session_id"]})
+                err = await error(
+                    c, "x402.authorize_transaction", {"session_id": init["session_id"]}
+                )
                 assert err["code"] == "SESSION_EXPIRED"
                 seen = await ok(c, "x402.verify_settlement", {"session_id": init["session_id"]})
                 assert seen["state"] == "expired"
+
         run(go())
     finally:
         up.stop()
@@ -231,13 +274,23 @@ def test_an_unsubmitted_session_expires(tmp_path):
 def test_the_signers_own_floor_holds_when_the_server_allows_more(tmp_path):
     # The server's caps are raised above the signer's floor (signer.toml is left as `up` wrote it).
     up = restarted_with(
-        tmp_path / "data", ('USDC = "1000 USDC"', 'USDC = "2000 USDC"'), ('USDC = "5000 USDC"', 'USDC = "10000 USDC"'))
+        tmp_path / "data",
+        ('USDC = "1000 USDC"', 'USDC = "2000 USDC"'),
+        ('USDC = "5000 USDC"', 'USDC = "10000 USDC"'),
+    )
     try:
+
         async def go():
             async with http_client(up.url, up.api_key) as c:
                 before = balances(await ok(c, "x402.query_balance", {}))
-                init = await ok(c, "x402.initialize_payment", {"amount": "1500 USDC", "recipient": KNOWN_ADDRESS})
-                err = await error(c, "x402.authorize_transaction", {"session_id": init["session_id"]})
+                init = await ok(
+                    c,
+                    "x402.initialize_payment",
+                    {"amount": "1500 USDC", "recipient": KNOWN_ADDRESS},
+                )
+                err = await error(
+                    c, "x402.authorize_transaction", {"session_id": init["session_id"]}
+                )
                 assert err["code"] == "POLICY_VIOLATION"
                 assert err["details"]["rule"] == "signer_floor"
                 seen = await ok(c, "x402.verify_settlement", {"session_id": init["session_id"]})
@@ -245,6 +298,7 @@ def test_the_signers_own_floor_holds_when_the_server_allows_more(tmp_path):
                 assert balances(await ok(c, "x402.query_balance", {})) == before
                 # Within the floor the same agent still pays.
                 await pay(c, "1000 USDC", KNOWN_ADDRESS)
+
         run(go())
     finally:
         up.stop()

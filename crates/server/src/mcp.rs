@@ -113,7 +113,7 @@ impl McpHandler {
 
         // 2. Audit the call before it runs.
         let digest = Sha256::digest(serde_json::to_vec(&args).unwrap_or_default());
-        let audit = AuditEvent::agent(&caller.agent_id, tool_event(kind))
+        let audit = AuditEvent::agent(&caller.agent_id, format!("tool.{}", kind.base_name()))
             .details(json!({ "arguments_sha256": hex::encode(digest) }));
         if let Err(e) = self.app.payments.store().append_audit(audit).await {
             let err = crate::payments::internal("audit tool call", &e);
@@ -163,17 +163,6 @@ impl McpHandler {
             ToolKind::EstimateFees => p.estimate_fees(caller, input::estimate_fees(args)?).await,
             ToolKind::CancelPayment => p.cancel_payment(caller, &input::session_only(args)?).await,
         }
-    }
-}
-
-fn tool_event(kind: ToolKind) -> &'static str {
-    match kind {
-        ToolKind::InitializePayment => "tool.initialize_payment",
-        ToolKind::AuthorizeTransaction => "tool.authorize_transaction",
-        ToolKind::VerifySettlement => "tool.verify_settlement",
-        ToolKind::QueryBalance => "tool.query_balance",
-        ToolKind::EstimateFees => "tool.estimate_fees",
-        ToolKind::CancelPayment => "tool.cancel_payment",
     }
 }
 

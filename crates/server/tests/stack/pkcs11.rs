@@ -13,7 +13,7 @@ use clawfirst_server::runtime::Services;
 use clawfirst_server::signer_process::{SignerProcess, signer_binary};
 use clawfirst_server::up::ensure_demo_agent;
 
-use super::support::{TestResult, demo};
+use super::support::{TestResult, balance, demo, initialize, wait_finalized};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "246810";
@@ -123,69 +123,18 @@ async fn a_payment_signed_inside_softhsm2_settles() -> TestResult {
         .fund(&wallet, 10_000_000_000, 100_000_000, 0)?;
     ensure_demo_agent(&services.store, &config).await?;
 
-    let stack_like = Probe {
-        services: &services,
-    };
-    let before = stack_like.usdc().await?;
-    let session = initialize_with(&services, "7 USDC").await?;
+    let before = balance(&services, Asset::Usdc).await?;
+    let session = initialize(&services, "7 USDC").await?;
     let id = clawfirst_core::SessionId::new(session.as_str())?;
     let authorized = services
         .payments
         .authorize_transaction(&demo(), &id)
         .await?;
     assert_eq!(authorized["payer"], wallet.to_string());
-    finalize_with(&services, &session).await?;
-    assert_eq!(before - stack_like.usdc().await?, 7_000_000);
+    wait_finalized(&services, &session).await?;
+    assert_eq!(before - balance(&services, Asset::Usdc).await?, 7_000_000);
 
     services.stop().await;
     signer.stop().await;
     Ok(())
-}
-
-struct Probe<'a> {
-    services: &'a Services,
-}
-
-impl Probe<'_> {
-    async fn usdc(&self) -> Result<u64, Box<dyn std::error::Error>> {
-        let view = self
-            .services
-            .payments
-            .query_balance(&demo(), Some(Asset::Usdc))
-            .await?;
-        Ok(view["balances"][0]["base_units"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()?)
-    }
-}
-
-async fn initialize_with(
-    services: &Services,
-    amount: &str,
-) -> Result<String, Box<dyn std::error::Error>> {
-    use clawfirst_server::tools::input;
-    let args = super::support::args(
-        serde_json::json!({ "amount": amount, "recipient": super::support::RECIPIENT }),
-    );
-    let view = services
-        .payments
-        .initialize_payment(&demo(), input::initialize_payment(Some(&args))?)
-        .await?;
-    Ok(view["session_id"].as_str().unwrap_or_default().to_owned())
-}
-
-async fn finalize_with(services: &Services, session: &str) -> TestResult {
-    let id = clawfirst_core::SessionId::new(session)?;
-    for _ in 0..300 {
-        let view = services
-            .payments
-            .verify_settlement(&demo(), &id, clawfirst_solana::Commitment::Finalized)
-            .await?;
-        if view["state"] == "finalized" {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Err("not finalized".into())
 }

@@ -124,9 +124,12 @@ async fn restart_and_check(
     usdc_before: u64,
 ) -> TestResult {
     let stack = start(dir).await?;
-    let view = wait_finalized(&stack, a.id.as_str()).await?;
+    let view = wait_finalized(&stack.services, a.id.as_str()).await?;
     assert_eq!(view["signature"], bs58::encode(signature).into_string());
-    assert_eq!(usdc_before - balance(&stack, Asset::Usdc).await?, UNITS);
+    assert_eq!(
+        usdc_before - balance(&stack.services, Asset::Usdc).await?,
+        UNITS
+    );
 
     let again = stack
         .services
@@ -134,7 +137,10 @@ async fn restart_and_check(
         .authorize_transaction(&demo(), &a.id)
         .await?;
     assert_eq!(again["state"], "finalized");
-    assert_eq!(usdc_before - balance(&stack, Asset::Usdc).await?, UNITS);
+    assert_eq!(
+        usdc_before - balance(&stack.services, Asset::Usdc).await?,
+        UNITS
+    );
 
     let signer = SignerClient::new(stack.config.signer_socket.clone());
     assert_eq!(
@@ -151,8 +157,8 @@ async fn signed_payment(
     dir: &std::path::Path,
 ) -> Result<(Stack, u64, Approved, [u8; 64]), Box<dyn std::error::Error>> {
     let stack = start(dir).await?;
-    let before = balance(&stack, Asset::Usdc).await?;
-    let session = initialize(&stack, AMOUNT).await?;
+    let before = balance(&stack.services, Asset::Usdc).await?;
+    let session = initialize(&stack.services, AMOUNT).await?;
     let approved = approve(&stack, &session).await?;
     let signature = sign(&stack, &approved).await?;
     Ok((stack, before, approved, signature))
@@ -194,11 +200,11 @@ async fn crash_after_sending_but_before_the_submission_was_recorded() -> TestRes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_after_approval_before_the_signer_was_asked_fails_closed_once_the_grant_is_dead()
+async fn crash_after_approval_before_the_signer_was_asked_waits_while_the_grant_can_still_be_presented()
 -> TestResult {
     let dir = tempfile::tempdir()?;
     let stack = start(dir.path()).await?;
-    let session = initialize(&stack, AMOUNT).await?;
+    let session = initialize(&stack.services, AMOUNT).await?;
     let approved = approve(&stack, &session).await?;
     stack.stop().await;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clawfirst_core::{AgentId, Asset};
 use clawfirst_server::datadir::DataDir;
 use clawfirst_server::payments::Caller;
+use clawfirst_server::runtime::Services;
 use clawfirst_server::tools::input;
 use clawfirst_server::up::{DEMO_AGENT, Stack, ensure_demo_agent};
 use serde_json::{Value, json};
@@ -36,12 +37,14 @@ pub fn args(value: Value) -> rmcp::model::JsonObject {
 }
 
 /// Creates a session for `amount` to [`RECIPIENT`] and returns its id.
-pub async fn initialize(stack: &Stack, amount: &str) -> Result<String, Box<dyn std::error::Error>> {
+pub async fn initialize(
+    services: &Services,
+    amount: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
     let request = input::initialize_payment(Some(&args(
         json!({ "amount": amount, "recipient": RECIPIENT }),
     )))?;
-    let view = stack
-        .services
+    let view = services
         .payments
         .initialize_payment(&demo(), request)
         .await?;
@@ -49,9 +52,8 @@ pub async fn initialize(stack: &Stack, amount: &str) -> Result<String, Box<dyn s
 }
 
 /// The demo wallet's balance of `asset`, in base units.
-pub async fn balance(stack: &Stack, asset: Asset) -> Result<u64, Box<dyn std::error::Error>> {
-    let view = stack
-        .services
+pub async fn balance(services: &Services, asset: Asset) -> Result<u64, Box<dyn std::error::Error>> {
+    let view = services
         .payments
         .query_balance(&demo(), Some(asset))
         .await?;
@@ -64,13 +66,12 @@ pub async fn balance(stack: &Stack, asset: Asset) -> Result<u64, Box<dyn std::er
 
 /// Waits until the session is finalized, or fails after 30 seconds.
 pub async fn wait_finalized(
-    stack: &Stack,
+    services: &Services,
     session_id: &str,
 ) -> Result<Value, Box<dyn std::error::Error>> {
     let id = clawfirst_core::SessionId::new(session_id)?;
     for _ in 0..300 {
-        let view = stack
-            .services
+        let view = services
             .payments
             .verify_settlement(&demo(), &id, clawfirst_solana::Commitment::Finalized)
             .await?;
