@@ -200,8 +200,7 @@ async fn crash_after_sending_but_before_the_submission_was_recorded() -> TestRes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_after_approval_before_the_signer_was_asked_waits_while_the_grant_can_still_be_presented()
--> TestResult {
+async fn crash_after_approval_waits_while_the_grant_can_still_be_presented() -> TestResult {
     let dir = tempfile::tempdir()?;
     let stack = start(dir.path()).await?;
     let session = initialize(&stack.services, AMOUNT).await?;
