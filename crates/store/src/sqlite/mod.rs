@@ -313,6 +313,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Switches the file to WAL mode. SQLite answers `SQLITE_BUSY` to this switch without calling
+/// the busy handler while another connection (another process starting at the same moment) is
+/// setting up the file, so the switch is retried here until the busy timeout has passed.
+fn wal_mode(conn: &Connection, busy_timeout_ms: i32) -> Result<String, rusqlite::Error> {
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(busy_timeout_ms).unwrap_or(0));
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn open_writer(
     path: &Path,
     options: &SqliteOptions,
@@ -337,9 +356,7 @@ fn open_writer(
     // The busy timeout first, so that the pragmas below wait for another process too.
     conn.pragma_update(None, "busy_timeout", busy_timeout_ms)
         .map_err(open_failed)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(open_failed)?;
+    let mode = wal_mode(&conn, busy_timeout_ms).map_err(open_failed)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::InvalidOption {
             option: "path",
