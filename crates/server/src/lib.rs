@@ -39,3 +39,4 @@ pub mod signer_process;
 pub mod stdio;
 pub mod tools;
 pub mod up;
+pub mod webhook;
