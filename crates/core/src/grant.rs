@@ -43,7 +43,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::address::Address;
-use crate::asset::Asset;
 use crate::ids::{AgentId, GrantId, KeyId, SessionId};
 use crate::secret::SecretBytes;
 use crate::transfer::Transfer;
@@ -269,8 +268,4 @@ impl GrantVerifier {
         }
         Ok(VerifiedGrant { body })
     }
-}
-
-pub(crate) fn asset_from_tag(tag: u8) -> Option<Asset> {
-    Asset::from_tag(tag)
 }

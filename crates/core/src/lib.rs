@@ -8,6 +8,8 @@
 //! - [`address`], [`recipient`]: Solana addresses and payee-directory e-mail recipients.
 //! - [`transfer`]: the one movement of value a payment performs.
 //! - [`grant`]: the approval grant the signer demands before it signs.
+//! - [`approval`]: human approvers' signed statements about one payment, which the signer
+//!   demands above its floor.
 //! - [`signer_proto`]: the line-delimited JSON protocol of `clawfirst-signer`.
 //! - [`secret`]: secret bytes and strings that never print.
 //!
@@ -19,7 +21,9 @@
 
 pub mod address;
 pub mod amount;
+pub mod approval;
 pub mod asset;
+mod codec;
 pub mod grant;
 pub mod ids;
 pub mod recipient;

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
+use crate::approval::SignedApproval;
 use crate::grant::SignedGrant;
 use crate::ids::KeyId;
 
@@ -30,6 +31,10 @@ pub enum SignerRequest {
         message: String,
         /// The approval grant bound to this message.
         grant: SignedGrant,
+        /// Human approvals of this payment, needed above the signer's floor. Absent means
+        /// none.
+        #[serde(default)]
+        approvals: Vec<SignedApproval>,
     },
     /// The public key (wallet address) of `key_id`.
     PublicKey {
@@ -116,7 +121,18 @@ pub enum SignerErrorCode {
     StorageFailure,
     /// The transfer exceeds the signer's own floor limits (per transaction, or the agent's
     /// rolling 24-hour total for the asset); nothing was signed and the grant stays unused.
+    /// Also the answer above the floor when the signer is configured without approvers.
     FloorExceeded,
+    /// The transfer is above the floor and the request does not carry enough valid approvals
+    /// from distinct approvers; nothing was signed and the grant stays unused.
+    ApprovalRequired,
+    /// A supplied approval is forged, from an approver the signer does not know, a rejection,
+    /// about another payment, too old or from the future, or from an approver already counted;
+    /// nothing was signed and the grant stays unused.
+    ApprovalInvalid,
+    /// Approvals for this payment session were already used to sign another grant; nothing was
+    /// signed and the grant stays unused.
+    ApprovalReplayed,
 }
 
 #[cfg(test)]
@@ -134,11 +150,33 @@ mod tests {
             r#"{"op":"public_key","key_id":"default","extra":1}"#,
             r#"{"op":"grant_status","grant_id":"00","extra":1}"#,
             r#"{"op":"unknown"}"#,
+            r#"{"op":"sign","key_id":"k","message":"","grant":{"body":"","signature":""},"approvals":[{"statement":"","signature":"","extra":1}]}"#,
         ] {
             assert!(
                 serde_json::from_str::<SignerRequest>(line).is_err(),
                 "{line}"
             );
+        }
+    }
+
+    #[test]
+    fn a_sign_request_without_approvals_carries_none() {
+        let line = r#"{"op":"sign","key_id":"k","message":"","grant":{"body":"","signature":""}}"#;
+        let parsed = serde_json::from_str::<SignerRequest>(line);
+        assert!(
+            matches!(&parsed, Ok(SignerRequest::Sign { approvals, .. }) if approvals.is_empty()),
+            "{parsed:?}"
+        );
+    }
+
+    #[test]
+    fn the_approval_codes_have_their_wire_names() {
+        for (code, name) in [
+            (SignerErrorCode::ApprovalRequired, "\"approval_required\""),
+            (SignerErrorCode::ApprovalInvalid, "\"approval_invalid\""),
+            (SignerErrorCode::ApprovalReplayed, "\"approval_replayed\""),
+        ] {
+            assert_eq!(serde_json::to_string(&code).ok().as_deref(), Some(name));
         }
     }
 }

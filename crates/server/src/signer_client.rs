@@ -114,6 +114,7 @@ impl SignerClient {
             key_id: key_id.clone(),
             message: B64.encode(message),
             grant,
+            approvals: Vec::new(),
         };
         match self.call(&request).await? {
             SignerResponse::Signed {

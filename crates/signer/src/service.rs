@@ -102,6 +102,7 @@ impl Service {
                 key_id,
                 message,
                 grant,
+                ..
             } => self.sign(key_id, &message, &grant).await,
             SignerRequest::PublicKey { key_id } => self.public_key(key_id).await,
             SignerRequest::GrantStatus { grant_id } => self.grant_status(&grant_id).await,
@@ -254,6 +255,9 @@ pub(crate) fn code_name(code: SignerErrorCode) -> &'static str {
         SignerErrorCode::BackendFailure => "backend_failure",
         SignerErrorCode::FloorExceeded => "floor_exceeded",
         SignerErrorCode::StorageFailure => "storage_failure",
+        SignerErrorCode::ApprovalRequired => "approval_required",
+        SignerErrorCode::ApprovalInvalid => "approval_invalid",
+        SignerErrorCode::ApprovalReplayed => "approval_replayed",
         _ => "error",
     }
 }
@@ -273,6 +277,13 @@ fn public_message(code: SignerErrorCode) -> &'static str {
         SignerErrorCode::BackendFailure => "key backend failed; nothing was signed",
         SignerErrorCode::StorageFailure => "signer database failed; nothing was signed",
         SignerErrorCode::FloorExceeded => "transfer exceeds the signer's floor limits",
+        SignerErrorCode::ApprovalRequired => {
+            "transfer exceeds the signer's floor and needs more valid human approvals"
+        }
+        SignerErrorCode::ApprovalInvalid => "an approval is not valid for this payment",
+        SignerErrorCode::ApprovalReplayed => {
+            "approvals for this session were already used for another grant"
+        }
         _ => "request failed",
     }
 }

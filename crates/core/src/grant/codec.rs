@@ -1,10 +1,10 @@
-//! The canonical binary encoding of [`GrantBody`].
+//! The canonical binary encoding of [`GrantBody`], built from the shared helpers in
+//! [`crate::codec`].
 
-use crate::address::Address;
+use crate::codec::{DecodeFailure, Reader, put_id, put_transfer};
 use crate::ids::{AgentId, GrantId, IdError, KeyId, SessionId};
-use crate::transfer::Transfer;
 
-use super::{GrantBody, asset_from_tag};
+use super::GrantBody;
 
 const MAGIC: &[u8; 8] = b"CFGRANT1";
 
@@ -32,77 +32,37 @@ pub enum GrantDecodeError {
     Transfer,
 }
 
+impl DecodeFailure for GrantDecodeError {
+    fn truncated(field: &'static str) -> Self {
+        GrantDecodeError::Truncated(field)
+    }
+
+    fn invalid_id(error: IdError) -> Self {
+        GrantDecodeError::Id(error)
+    }
+
+    fn invalid_transfer() -> Self {
+        GrantDecodeError::Transfer
+    }
+}
+
 pub(super) fn encode(body: &GrantBody) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&body.grant_id.to_bytes());
     out.extend_from_slice(&body.issued_at_ms.to_be_bytes());
     out.extend_from_slice(&body.expires_at_ms.to_be_bytes());
-    for id in [
-        body.agent_id.as_str(),
-        body.session_id.as_str(),
-        body.key_id.as_str(),
-    ] {
-        // Identifiers are at most 64 bytes by construction, so the length fits one byte.
-        out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(id.as_bytes());
-    }
+    put_id(&mut out, body.agent_id.as_str());
+    put_id(&mut out, body.session_id.as_str());
+    put_id(&mut out, body.key_id.as_str());
     out.extend_from_slice(&body.message_sha256);
-    let t = &body.transfer;
-    out.push(t.asset.tag());
-    match t.mint {
-        Some(mint) => {
-            out.push(1);
-            out.extend_from_slice(mint.as_bytes());
-        }
-        None => out.push(0),
-    }
-    out.extend_from_slice(&t.amount.to_be_bytes());
-    out.extend_from_slice(t.recipient.as_bytes());
-    out.extend_from_slice(t.payer.as_bytes());
+    put_transfer(&mut out, &body.transfer);
     out
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], GrantDecodeError> {
-        if self.rest.len() < n {
-            return Err(GrantDecodeError::Truncated(field));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], GrantDecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, GrantDecodeError> {
-        Ok(u64::from_be_bytes(self.array(field)?))
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, GrantDecodeError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn id(&mut self, field: &'static str) -> Result<&'a str, GrantDecodeError> {
-        let len = usize::from(self.u8(field)?);
-        let bytes = self.take(len, field)?;
-        // Non-UTF-8 cannot pass the identifier alphabet check either.
-        std::str::from_utf8(bytes)
-            .map_err(|_| GrantDecodeError::Id(IdError::Alphabet { kind: "identifier" }))
-    }
-}
-
 pub(super) fn decode(bytes: &[u8]) -> Result<GrantBody, GrantDecodeError> {
-    let mut r = Reader { rest: bytes };
-    if r.take(MAGIC.len(), "magic").ok() != Some(MAGIC.as_slice()) {
+    let mut r = Reader::<GrantDecodeError>::new(bytes);
+    if !r.magic(MAGIC) {
         return Err(GrantDecodeError::Magic);
     }
 
@@ -113,30 +73,11 @@ pub(super) fn decode(bytes: &[u8]) -> Result<GrantBody, GrantDecodeError> {
     let session_id = SessionId::new(r.id("session id")?).map_err(GrantDecodeError::Id)?;
     let key_id = KeyId::new(r.id("key id")?).map_err(GrantDecodeError::Id)?;
     let message_sha256 = r.array("message hash")?;
-
-    let asset = asset_from_tag(r.u8("asset")?).ok_or(GrantDecodeError::Transfer)?;
-    let mint = match r.u8("mint flag")? {
-        0 => None,
-        1 => Some(Address::new(r.array("mint")?)),
-        _ => return Err(GrantDecodeError::Transfer),
-    };
-    let amount = r.u64("amount")?;
-    let recipient = Address::new(r.array("recipient")?);
-    let payer = Address::new(r.array("payer")?);
-    if !r.rest.is_empty() {
+    let transfer = r.transfer()?;
+    if !r.is_empty() {
         return Err(GrantDecodeError::TrailingBytes);
     }
 
-    let transfer = Transfer {
-        asset,
-        mint,
-        amount,
-        recipient,
-        payer,
-    };
-    transfer
-        .validate()
-        .map_err(|_| GrantDecodeError::Transfer)?;
     Ok(GrantBody {
         grant_id,
         issued_at_ms,

@@ -2,6 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::amount::Amount;
+use crate::asset::Asset;
 
 fn body(now: u64) -> GrantBody {
     let amount = Amount::from_base_units(Asset::Usdc, 2_500_000);

@@ -279,6 +279,7 @@ pub fn refuses_bad_requests_and_keeps_the_connection(signer: &Signer) -> TestRes
         key_id,
         message: "***".to_owned(),
         grant,
+        approvals: Vec::new(),
     };
     assert_refused(&client.request(&bad_message)?, SignerErrorCode::BadRequest);
     assert!(matches!(

@@ -63,6 +63,7 @@ pub fn sign_request(key_id: &KeyId, message: &[u8], grant: SignedGrant) -> Signe
         key_id: key_id.clone(),
         message: B64.encode(message),
         grant,
+        approvals: Vec::new(),
     }
 }
 
