@@ -161,6 +161,10 @@ pub enum StoreError {
         /// The terminal state asked for.
         to: SessionState,
     },
+    /// A reservation has a window counting micro-US-dollars but no USD value
+    /// ([`crate::Reservation::usd_micros`]); nothing was written.
+    #[error("a budget window counts usd but the reservation has no usd value")]
+    MissingUsdValue,
     /// An audit event is malformed and was not written (and neither was the change it records).
     #[error("invalid audit event: {reason}")]
     InvalidAuditEvent {

@@ -11,7 +11,7 @@
 //!
 //! - [`state`]: the session state machine; the store refuses every move outside its table.
 //! - [`session`]: sessions, creation with per-agent idempotency keys, patches.
-//! - [`budget`]: reservations against rolling caps.
+//! - [`budget`]: reservations against rolling caps in base units, USD or payments.
 //! - [`agent`]: agents and API-key hashes.
 //! - [`audit`]: the append-only audit trail.
 //!
@@ -85,7 +85,7 @@ mod store;
 
 pub use agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 pub use audit::{ActorKind, AuditEvent, AuditRecord};
-pub use budget::{BudgetWindow, CapExceeded, Reservation, ReservationState};
+pub use budget::{BudgetWindow, CapExceeded, Measure, Reservation, ReservationState};
 pub use error::{StoreError, UnknownName};
 pub use session::{
     CreateOutcome, Failure, NewSession, Session, SessionPatch, SettlementConstraint,

@@ -8,7 +8,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::budget::{CapExceeded, Reservation, ReservationState};
+use crate::budget::{CapExceeded, Measure, Reservation, ReservationState};
 use crate::error::StoreError;
 use crate::session::{CreateOutcome, NewSession, Session, SessionPatch};
 use crate::sqlite::{SqliteBackend, SqliteOptions};
@@ -216,7 +216,7 @@ impl Store {
     /// The atomic budget step: in one transaction that excludes every other writer (in this
     /// process and in others sharing the database), checks that the session's amount fits in
     /// every window of `reservation`, counting the agent's reserved and committed amounts in
-    /// the session's asset; then reserves it, moves the session from `expected` to `to` and
+    /// each window's [`Measure`]; then reserves it (with its USD value), moves the session from `expected` to `to` and
     /// appends `audit`. The time of the step is `audit.at_ms`.
     ///
     /// `Ok(Err(CapExceeded))` names the first window that would be exceeded; nothing is
@@ -224,7 +224,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::transition`], plus [`StoreError::AlreadyReserved`] and
-    /// [`StoreError::ReservationIntoTerminal`].
+    /// [`StoreError::ReservationIntoTerminal`], [`StoreError::MissingUsdValue`].
     #[instrument(skip_all, fields(session.id = %id, session.from = %expected, session.to = %to))]
     pub async fn reserve_and_transition(
         &self,
@@ -243,6 +243,7 @@ impl Store {
             Ok(Ok(session)) => debug!(agent.id = %session.agent_id, "budget reserved"),
             Ok(Err(exceeded)) => info!(
                 policy.rule = %exceeded.name,
+                budget.measure = %exceeded.measure,
                 budget.cap = exceeded.cap,
                 budget.used = exceeded.used,
                 budget.requested = exceeded.requested,
@@ -301,7 +302,27 @@ impl Store {
         asset: Asset,
         since_ms: u64,
     ) -> Result<u64, StoreError> {
-        dispatch!(self, budget_usage(agent_id.clone(), asset, since_ms))
+        self.budget_usage_measured(agent_id, asset, Measure::BaseUnits, since_ms)
+            .await
+    }
+
+    /// What the agent has reserved or spent since `since_ms` (inclusive), in `measure`: base
+    /// units of `asset`, or micro-US-dollars or payments over every asset (then `asset` is
+    /// not used). The same sums [`Store::reserve_and_transition`] checks caps against.
+    ///
+    /// # Errors
+    /// [`StoreError::UsageOverflow`] when the total does not fit in 64 bits.
+    pub async fn budget_usage_measured(
+        &self,
+        agent_id: &AgentId,
+        asset: Asset,
+        measure: Measure,
+        since_ms: u64,
+    ) -> Result<u64, StoreError> {
+        dispatch!(
+            self,
+            budget_usage(agent_id.clone(), asset, measure, since_ms)
+        )
     }
 
     /// The state of the session's reservation, if it holds one.

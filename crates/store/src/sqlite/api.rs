@@ -5,7 +5,7 @@ use clawfirst_core::{AgentId, Asset, KeyId, SessionId};
 use super::{SqliteBackend, agents, audit, budget, receive, schema, session_rows, sessions};
 use crate::agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::budget::{CapExceeded, Reservation, ReservationState};
+use crate::budget::{CapExceeded, Measure, Reservation, ReservationState};
 use crate::error::StoreError;
 use crate::session::{CreateOutcome, NewSession, Session, SessionPatch};
 use crate::state::SessionState;
@@ -194,10 +194,11 @@ impl SqliteBackend {
         &self,
         agent_id: AgentId,
         asset: Asset,
+        measure: Measure,
         since_ms: u64,
     ) -> Result<u64, StoreError> {
         self.read("budget_usage", move |conn| {
-            budget::usage(conn, &agent_id, asset, since_ms)
+            budget::usage(conn, &agent_id, asset, measure, since_ms)
         })
         .await
     }

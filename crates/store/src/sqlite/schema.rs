@@ -14,13 +14,23 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The migrations, oldest first. Versions start at 1 and have no gaps.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1_INITIAL), (2, V2_WINDOW_TOTALS)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, V1_INITIAL), (2, V2_WINDOW_TOTALS), (3, V3_MEASURES)];
 
 /// A covering index for the rolling-window totals: the sum is read from the index alone.
 const V2_WINDOW_TOTALS: &str = "
 CREATE INDEX reservations_window_totals
     ON reservations (agent_id, asset, created_at_ms, state, amount);
 DROP INDEX reservations_by_window;
+";
+
+/// Budgets in micro-US-dollars and in payments: each reservation keeps the USD value it was
+/// made with, and one covering index serves both per-agent sums (every asset) with a range
+/// scan. A reservation made before this version counts as worth 0 USD.
+const V3_MEASURES: &str = "
+ALTER TABLE reservations ADD COLUMN usd_micros BIGINT NOT NULL DEFAULT 0
+    CHECK (usd_micros >= 0);
+CREATE INDEX reservations_agent_totals
+    ON reservations (agent_id, created_at_ms, state, usd_micros);
 ";
 
 /// The newest schema version this build knows.
@@ -181,3 +191,6 @@ pub(super) fn current_version(conn: &Connection) -> rusqlite::Result<u32> {
     // A version that does not fit is certainly not one this build wrote.
     Ok(version.map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use super::session_rows::{find, find_by_idempotency_key, insert, update};
 use super::{Result, agents, audit, budget};
 use crate::audit::{ActorKind, AuditEvent};
-use crate::budget::{CapExceeded, Reservation, check_totals};
+use crate::budget::{CapExceeded, Claim, Reservation, check_totals};
 use crate::error::StoreError;
 use crate::session::{CreateOutcome, NewSession, Session, SessionPatch};
 use crate::state::SessionState;
@@ -96,24 +96,31 @@ pub(super) fn reserve_and_transition(
         return Err(StoreError::AlreadyReserved(id.clone()).into());
     }
 
-    // 2. Every window has room for the amount, counting what is reserved and spent.
+    // 2. Every window has room for the claim, counting what is reserved and spent.
+    let usd_micros = reservation.checked_usd_micros()?;
     let now = event.at_ms;
     let mut used = Vec::with_capacity(reservation.windows.len());
     for window in &reservation.windows {
         let since = now.saturating_sub(window.window_ms);
+        let agent = &current.agent_id;
         used.push(budget::total_since(
             tx,
-            &current.agent_id,
+            agent,
             current.asset,
+            window.measure,
             since,
         )?);
     }
-    if let Err(exceeded) = check_totals(&reservation.windows, &used, current.amount) {
+    let claim = Claim {
+        base_units: current.amount,
+        usd_micros,
+    };
+    if let Err(exceeded) = check_totals(&reservation.windows, &used, claim) {
         return Ok(Err(exceeded));
     }
 
     // 3. Reserve, move and audit, together.
-    budget::insert(tx, &current, now)?;
+    budget::insert(tx, &current, usd_micros, now)?;
     finish_move(tx, current, to, patch, &event).map(Ok)
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clawfirst_core::{AgentId, Asset, SessionId};
 use clawfirst_store::{
-    CapExceeded, ReservationState, SessionPatch, SessionState, Store, StoreError,
+    CapExceeded, Measure, ReservationState, SessionPatch, SessionState, Store, StoreError,
 };
 
 use crate::support::*;
@@ -120,7 +120,8 @@ async fn a_refused_reservation_writes_nothing() -> TestResult {
             name: "daily_cap".into(),
             cap: CAP,
             used: 8,
-            requested: 3
+            requested: 3,
+            measure: Measure::BaseUnits,
         })
     );
     assert_eq!(

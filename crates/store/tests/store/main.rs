@@ -5,6 +5,8 @@ mod agents;
 mod amounts;
 mod audit;
 mod budgets;
+mod caps;
+mod caps_processes;
 mod expiry;
 mod group_commit;
 mod idempotency;

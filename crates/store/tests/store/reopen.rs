@@ -46,12 +46,16 @@ async fn migrations_run_once_however_often_the_file_is_opened() -> TestResult {
     let db = TestDb::new()?;
     for _ in 0..3 {
         let store = db.open().await?;
-        assert_eq!(store.schema_version().await?, 2);
+        assert_eq!(store.schema_version().await?, LATEST_SCHEMA);
     }
 
     let conn = rusqlite::Connection::open(db.path())?;
     let rows: i64 = conn.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))?;
-    assert_eq!(rows, 2, "one row per migration, each applied once");
+    assert_eq!(
+        rows,
+        i64::from(LATEST_SCHEMA),
+        "one row per migration, each applied once"
+    );
     Ok(())
 }
 
@@ -64,7 +68,7 @@ async fn parallel_first_opens_of_a_new_file_agree() -> TestResult {
         opens.spawn(async move { Store::open_sqlite(&path, fast_options()).await });
     }
     while let Some(joined) = opens.join_next().await {
-        assert_eq!(joined??.schema_version().await?, 2);
+        assert_eq!(joined??.schema_version().await?, LATEST_SCHEMA);
     }
     Ok(())
 }
@@ -87,7 +91,7 @@ async fn a_database_from_a_newer_build_is_refused() -> TestResult {
             refused,
             Err(ref e) if matches!(
                 e.downcast_ref::<StoreError>(),
-                Some(StoreError::SchemaTooNew { found: 99, supported: 2 })
+                Some(StoreError::SchemaTooNew { found: 99, supported: LATEST_SCHEMA })
             )
         ),
         "{refused:?}"
