@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 use clawfirst_core::secret::SecretString;
 use clawfirst_core::{Address, Asset, KeyId};
 
+mod approvals;
 mod raw;
 #[cfg(test)]
 mod tests;
 
+pub use approvals::{ApprovalsConfig, Approver, ApproverList, MAX_APPROVALS_PER_REQUEST};
 use raw::{RawConfig, invalid};
 
 /// Configuration files larger than this are refused before parsing.
@@ -90,6 +92,8 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     /// The signer's own floor limits; `None` only when `dangerous_no_floor = true`.
     pub floor: Option<FloorLimits>,
+    /// Human approvals above the floor; `None` refuses everything above the floor.
+    pub approvals: Option<ApprovalsConfig>,
 }
 
 /// The signer's floor limits, in base units, independent of the server's caps: a server

@@ -16,8 +16,9 @@
 //! - [`backend`]: the [`backend::KeyBackend`] trait and its two implementations,
 //!   [`backend::pkcs11`] (an HSM through PKCS#11) and [`backend::dangerous_dev_keyfile`] (an
 //!   encrypted seed on disk, for development only).
-//! - [`store`]: the signer's SQLite database (used grants, their signatures, every request),
-//!   written by one thread with group commit.
+//! - [`store`]: the signer's SQLite database (used grants, their signatures, sessions whose
+//!   approvals were consumed, every request), written by one thread with group commit.
+//! - [`approvers`]: the approvers file, re-read when it changes.
 //! - [`service`] and `sign`: parsing a request line and answering it; the numbered sign sequence
 //!   lives in one function that reads top to bottom.
 //! - [`server`]: the Unix socket, framing, peer checks and graceful shutdown.
@@ -57,6 +58,18 @@
 //!   most the floor. An asset missing from a present `[floor]` is refused.
 //! - `dangerous_no_floor` (default `false`): `true` runs without any floor, so a stolen grant
 //!   key can drain the wallet; without it and without `[floor]` the signer refuses to start.
+//! - `[approvals]` (optional): human approvals above the floor. Without it, every transfer
+//!   above the floor is refused (`floor_exceeded`) and any approval is refused as unknown.
+//!   - `approvers_file` (required): the approvers the signer trusts (`[[approver]]` entries
+//!     with `name` and base58 `public_key`); whoever can write it can add an approver, so it is
+//!     refused when group or others may write it. Missing or invalid at start: the signer does
+//!     not start. Re-read when it changes; a changed file that is invalid is refused with an
+//!     error log and the previous list stays.
+//!   - `required` (required, 1 to 32): distinct valid approvals needed above the floor. With
+//!     stolen grant key, moving more than the floor also takes this many approvers' keys.
+//!   - `max_age` (default `"7d"`; `s`, `m`, `h` or `d`, at most `366d`): approvals decided
+//!     longer ago are refused. Longer windows leave stolen or forgotten approvals usable for
+//!     longer (each still pays at most once: its session is consumed with the first grant).
 //!
 //! There are no other defaults. Unknown fields, and fields of another backend, are refused;
 //! errors name the field. Relative paths are resolved against the file's directory.
@@ -74,7 +87,11 @@
 //!   passphrases, PINs. Message bytes appear only at `trace` level. Refusals are logged at
 //!   `info` with their code and precise reason (grant id, agent, session once the grant is
 //!   verified); allows at `debug`. Clients receive a fixed, general message per error code.
-//! - Every request, granted or refused, is recorded in the `requests` table.
+//! - Every request, granted or refused, is recorded in the `requests` table, with the names and
+//!   public keys of the approvers a sign request carried (never their signatures).
+//! - Above the floor, a grant is signed only with enough valid approvals from distinct
+//!   approvers in the signer's own list, about that exact payment; a session's approvals pay
+//!   once. A server whose grant key is stolen can move at most the floor.
 //! - No `unsafe` code: PKCS#11 is reached through cryptoki's safe API.
 
 #![forbid(unsafe_code)]
@@ -83,6 +100,9 @@ use std::sync::Arc;
 
 use clawfirst_core::grant::GrantVerifier;
 
+use crate::approvers::Approvers;
+
+pub mod approvers;
 pub mod backend;
 pub mod config;
 pub mod server;
@@ -109,6 +129,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("cannot open the signer database")]
     Store(#[source] StoreError),
+    /// The approvers file is missing or invalid.
+    #[error("cannot load the approvers file")]
+    Approvers(#[source] ConfigError),
 }
 
 /// Opens everything a configuration names: the grant verifier, every key (with a self-test
@@ -131,16 +154,38 @@ pub fn open(config: &Config) -> Result<Arc<Service>, StartError> {
             );
         }
     }
+    let approvers = config
+        .approvals
+        .as_ref()
+        .map(Approvers::open)
+        .transpose()
+        .map_err(StartError::Approvers)?;
     let store = Store::open(&config.database).map_err(StartError::Store)?;
     if config.floor.is_none() {
         tracing::warn!("dangerous_no_floor: the signer enforces no floor limits of its own");
     }
-    Ok(Arc::new(Service::new(
-        keys,
-        verifier,
-        store,
-        config.floor.clone(),
-    )))
+    let service = Service::new(keys, verifier, store, config.floor.clone());
+    let service = match approvers {
+        None => service,
+        Some(approvers) => {
+            let listed = approvers.current().len();
+            tracing::info!(
+                approvers.count = listed,
+                approvals.required = approvers.required(),
+                "human approvals accepted above the floor"
+            );
+            if approvers.required() > listed {
+                tracing::warn!(
+                    approvers.count = listed,
+                    approvals.required = approvers.required(),
+                    "fewer approvers are listed than approvals are required: nothing above \
+                     the floor can be approved"
+                );
+            }
+            service.with_approvals(approvers)
+        }
+    };
+    Ok(Arc::new(service))
 }
 
 /// An error and its causes on one line, `a: b: c`, for logs and refusal details.

@@ -11,17 +11,19 @@ use clawfirst_core::signer_proto::{SignerErrorCode, SignerRequest, SignerRespons
 use clawfirst_core::{GrantId, KeyId, now_ms};
 use tracing::instrument;
 
+use crate::approvers::Approvers;
 use crate::backend::Keys;
 use crate::config::FloorLimits;
 use crate::store::{GrantState, RequestLog, Store};
 
-/// The signing service: keys, the grant verifier and the database.
+/// The signing service: keys, the grant verifier, the database, the floor and the approvers.
 #[derive(Debug)]
 pub struct Service {
     pub(crate) keys: Keys,
     pub(crate) verifier: GrantVerifier,
     pub(crate) store: Store,
     pub(crate) floor: Option<FloorLimits>,
+    pub(crate) approvers: Option<Approvers>,
 }
 
 /// The longest refusal detail written to the log.
@@ -74,7 +76,15 @@ impl Service {
             verifier,
             store,
             floor,
+            approvers: None,
         }
+    }
+
+    /// Accepts human approvals above the floor from `approvers`. Without this, every transfer
+    /// above the floor is refused (`floor_exceeded`) and any approval is refused as unknown.
+    pub fn with_approvals(mut self, approvers: Approvers) -> Service {
+        self.approvers = Some(approvers);
+        self
     }
 
     /// Handles one request line (without its newline). Never panics, whatever the bytes.
@@ -102,8 +112,8 @@ impl Service {
                 key_id,
                 message,
                 grant,
-                ..
-            } => self.sign(key_id, &message, &grant).await,
+                approvals,
+            } => self.sign(key_id, &message, &grant, &approvals).await,
             SignerRequest::PublicKey { key_id } => self.public_key(key_id).await,
             SignerRequest::GrantStatus { grant_id } => self.grant_status(&grant_id).await,
             SignerRequest::Health {} => self.health().await,
@@ -238,6 +248,7 @@ pub(crate) fn log_line(
         grant_id: None,
         agent_id: None,
         session_id: None,
+        approvers: None,
     }
 }
 

@@ -9,27 +9,42 @@
 //!    (`grant_mismatch`).
 //! 3. The key is configured (`unknown_key`); the message decodes as a payment that performs
 //!    exactly the grant's transfer, paid and fee-paid by this key (`message_mismatch`).
-//! 4. Floor limits, the signer's own, independent of the server (`floor_exceeded`): the amount
-//!    must not exceed the per-transaction floor of its asset; this is checked before anything
-//!    is written. An asset without a floor is refused.
-//! 5. Record the grant as used, durably, in one transaction; an id already recorded is refused
-//!    (`grant_replayed`). The primary key decides, so concurrent requests cannot both pass. In
-//!    the same operation of the writer thread, the agent's rolling 24-hour total for the asset
-//!    plus this amount must not exceed the daily floor (`floor_exceeded`); the writer applies
-//!    operations one after another, so concurrent grants cannot exceed the floor together. A
-//!    refusal writes nothing for the grant: it stays unused.
-//! 6. Sign with the backend (`backend_failure`). A failure leaves the grant burned: fail closed.
-//! 7. Store the signature with the grant row and log the request, then answer `signed`.
+//! 4. Every approval the request carries is valid (`approval_invalid`, fail closed: one bad
+//!    approval refuses the request): its signature verifies under the approver key it names,
+//!    that key is in the signer's approvers file, the decision is approve, the statement names
+//!    this grant's session, agent, key and exact transfer, it was decided no longer ago than
+//!    `approvals.max_age` and not in the future beyond the clock skew, and no approver appears
+//!    twice. Approvals are enough when at least `approvals.required` remain.
+//! 5. The per-transaction floor, before anything is written: an amount above the floor of its
+//!    asset (or an asset without a floor) needs enough approvals; without them it is refused,
+//!    `approval_required` when `[approvals]` is configured, `floor_exceeded` when it is not.
+//! 6. Burn the grant, durably, in one operation of the database writer: an id already recorded
+//!    is refused (`grant_replayed`); a request with approvals whose session already consumed
+//!    approvals is refused (`approval_replayed`); within the per-transaction floor, the agent's
+//!    rolling 24-hour total of unapproved grants for the asset plus this amount must not exceed
+//!    the daily floor, unless the approvals are enough (then the grant is approved and not
+//!    counted), else `approval_required` or `floor_exceeded` as in step 5. The writer applies
+//!    operations one after another under SQLite's write lock, so concurrent requests cannot
+//!    pass these checks together. A refusal writes nothing: the grant stays unused, and the
+//!    session's approvals stay unconsumed. A grant that carried approvals consumes them for its
+//!    session, whether or not they were needed.
+//! 7. Sign with the backend (`backend_failure`). A failure leaves the grant burned (and the
+//!    session's approvals consumed): fail closed.
+//! 8. Store the signature with the grant row and log the request (with the approvers' names and
+//!    keys, never their signatures), then answer `signed`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use clawfirst_core::approval::SignedApproval;
 use clawfirst_core::grant::{GrantBody, GrantError, SignedGrant};
 use clawfirst_core::signer_proto::{SignerErrorCode, SignerResponse};
 use clawfirst_core::{KeyId, now_ms};
 use tracing::{Span, field, instrument};
 
 use crate::service::{Refusal, Service, code_name, decode_message, log_line};
-use crate::store::{BurnError, GrantUse, RequestLog};
+use crate::store::{Admission, ApprovalUse, BurnError, FloorCheck, GrantUse, RequestLog};
+
+mod approvals;
 
 impl Service {
     /// Runs the sign sequence, logs its outcome and records it.
@@ -41,6 +56,8 @@ impl Service {
             grant.id = field::Empty,
             agent.id = field::Empty,
             session.id = field::Empty,
+            approval.count = approvals.len(),
+            approval.approvers = field::Empty,
         )
     )]
     pub(crate) async fn sign(
@@ -48,9 +65,12 @@ impl Service {
         key_id: KeyId,
         message: &str,
         grant: &SignedGrant,
+        approvals: &[SignedApproval],
     ) -> SignerResponse {
         let mut log = log_line("sign", Ok("signed"), Some(key_id.clone()));
-        let outcome = self.sign_steps(&key_id, message, grant, &mut log).await;
+        let outcome = self
+            .sign_steps(&key_id, message, grant, approvals, &mut log)
+            .await;
         match outcome {
             Ok(response) => {
                 tracing::debug!(outcome = "signed", "sign allowed");
@@ -74,6 +94,7 @@ impl Service {
         key_id: &KeyId,
         message_b64: &str,
         grant: &SignedGrant,
+        approvals: &[SignedApproval],
         log: &mut RequestLog,
     ) -> Result<SignerResponse, Refusal> {
         let message = decode_message(message_b64)?;
@@ -133,23 +154,38 @@ impl Service {
             return Err(mismatch("message's fee payer is not the key"));
         }
 
-        // 4. The per-transaction floor, before anything is written.
+        // 4. Every approval carried is valid for this grant.
+        let checked = self.check_approvals(body, approvals, now_ms())?;
+        if let Some(checked) = &checked {
+            let approvers = checked.describe();
+            Span::current().record("approval.approvers", field::display(&approvers));
+            log.approvers = Some(approvers);
+        }
+        let approvals_suffice = checked.as_ref().is_some_and(|c| c.suffice);
+
+        // 5. The per-transaction floor, before anything is written.
         let asset = body.transfer.asset;
-        let daily_limit = match &self.floor {
-            None => None,
+        let floor = match &self.floor {
+            None => FloorCheck::Unlimited,
             Some(floor) => {
                 let per_transaction = floor.per_transaction.get(asset);
-                if per_transaction.is_none_or(|limit| body.transfer.amount > limit) {
-                    return Err(floor_refusal("per_transaction", body, per_transaction));
-                }
-                match floor.daily.get(asset) {
-                    Some(limit) => Some(limit),
-                    None => return Err(floor_refusal("daily", body, None)),
+                let within_per_transaction =
+                    per_transaction.is_some_and(|limit| body.transfer.amount <= limit);
+                match (within_per_transaction, floor.daily.get(asset)) {
+                    (true, Some(limit)) => FloorCheck::Daily {
+                        limit,
+                        approvals_suffice,
+                    },
+                    _ if approvals_suffice => FloorCheck::Approved,
+                    (false, _) => {
+                        return Err(self.above_floor("per_transaction", body, per_transaction));
+                    }
+                    (true, None) => return Err(self.above_floor("daily", body, None)),
                 }
             }
         };
 
-        // 5. Burn the grant before the key is used, within the daily floor.
+        // 6. Burn the grant (and consume the session's approvals) within the daily floor.
         let grant_use = GrantUse {
             grant_id: body.grant_id,
             key_id: key_id.clone(),
@@ -159,32 +195,22 @@ impl Service {
             transfer: body.transfer,
             used_at_ms: now_ms(),
         };
-        self.store
-            .burn(grant_use, daily_limit)
+        let approval_use = checked.as_ref().map(|c| ApprovalUse {
+            approvers: c.describe(),
+        });
+        let admission = self
+            .store
+            .burn(grant_use, floor, approval_use)
             .await
-            .map_err(|e| match e {
-                BurnError::Replayed => Refusal::new(
-                    SignerErrorCode::GrantReplayed,
-                    "grant id is already recorded",
-                ),
-                BurnError::DailyFloorExceeded { used, limit } => {
-                    tracing::info!(
-                        floor.rule = "daily",
-                        asset = %asset,
-                        amount = body.transfer.amount,
-                        floor.used = %used,
-                        floor.limit = limit,
-                        "floor exceeded"
-                    );
-                    Refusal::new(
-                        SignerErrorCode::FloorExceeded,
-                        format!("daily floor {limit} {asset} base units; {used} used in 24 hours"),
-                    )
-                }
-                other => Refusal::new(SignerErrorCode::StorageFailure, crate::error_chain(&other)),
-            })?;
+            .map_err(|e| self.burn_refusal(e, body))?;
+        if admission == Admission::Approved {
+            tracing::debug!(
+                approval.approvers = log.approvers.as_deref().unwrap_or_default(),
+                "above the floor on human approvals"
+            );
+        }
 
-        // 6. Sign, off the async threads. On failure the grant stays burned.
+        // 7. Sign, off the async threads. On failure the grant stays burned.
         let signed = tokio::task::spawn_blocking(move || backend.sign(&message)).await;
         let signature = match signed {
             Ok(Ok(signature)) => signature,
@@ -199,7 +225,7 @@ impl Service {
             }
         };
 
-        // 7. Store the signature and the request record; only then hand the signature out.
+        // 8. Store the signature and the request record; only then hand the signature out.
         self.store
             .finish(body.grant_id, signature, log.clone())
             .await
@@ -244,21 +270,65 @@ fn grant_refusal(error: GrantError) -> Refusal {
     Refusal::new(code, crate::error_chain(&error))
 }
 
-/// Refuses a transfer over a floor limit; `limit` is `None` when the asset has none.
-fn floor_refusal(rule: &'static str, body: &GrantBody, limit: Option<u64>) -> Refusal {
-    let asset = body.transfer.asset;
-    tracing::info!(
-        floor.rule = rule,
-        asset = %asset,
-        amount = body.transfer.amount,
-        floor.limit = limit,
-        "floor exceeded"
-    );
-    let detail = match limit {
-        Some(limit) => format!("{rule} floor is {limit} {asset} base units"),
-        None => format!("no {rule} floor is configured for {asset}"),
-    };
-    Refusal::new(SignerErrorCode::FloorExceeded, detail)
+impl Service {
+    /// Refuses a transfer above a floor limit without enough approvals; `limit` is `None` when
+    /// the asset has none. The code is `approval_required` when approvers are configured.
+    fn above_floor(&self, rule: &'static str, body: &GrantBody, limit: Option<u64>) -> Refusal {
+        let asset = body.transfer.asset;
+        tracing::info!(
+            floor.rule = rule,
+            asset = %asset,
+            amount = body.transfer.amount,
+            floor.limit = limit,
+            "floor exceeded"
+        );
+        let detail = match limit {
+            Some(limit) => format!("{rule} floor is {limit} {asset} base units"),
+            None => format!("no {rule} floor is configured for {asset}"),
+        };
+        self.floor_refusal(detail)
+    }
+
+    fn floor_refusal(&self, detail: String) -> Refusal {
+        match &self.approvers {
+            None => Refusal::new(SignerErrorCode::FloorExceeded, detail),
+            Some(approvers) => Refusal::new(
+                SignerErrorCode::ApprovalRequired,
+                format!(
+                    "{detail}; above it, {} distinct valid approvals are required",
+                    approvers.required()
+                ),
+            ),
+        }
+    }
+
+    fn burn_refusal(&self, error: BurnError, body: &GrantBody) -> Refusal {
+        match error {
+            BurnError::Replayed => Refusal::new(
+                SignerErrorCode::GrantReplayed,
+                "grant id is already recorded",
+            ),
+            BurnError::ApprovalReplayed => Refusal::new(
+                SignerErrorCode::ApprovalReplayed,
+                "approvals for this session were already used by another grant",
+            ),
+            BurnError::DailyFloorExceeded { used, limit } => {
+                let asset = body.transfer.asset;
+                tracing::info!(
+                    floor.rule = "daily",
+                    asset = %asset,
+                    amount = body.transfer.amount,
+                    floor.used = %used,
+                    floor.limit = limit,
+                    "floor exceeded"
+                );
+                self.floor_refusal(format!(
+                    "daily floor {limit} {asset} base units; {used} used in 24 hours"
+                ))
+            }
+            other => Refusal::new(SignerErrorCode::StorageFailure, crate::error_chain(&other)),
+        }
+    }
 }
 
 fn mismatch(detail: impl Into<String>) -> Refusal {

@@ -11,7 +11,10 @@
 //! partial writes.
 //!
 //! The primary key of `grants` is the source of truth for replay protection: two requests with
-//! the same grant id, in one process or in several sharing the file, cannot both insert.
+//! the same grant id, in one process or in several sharing the file, cannot both insert. The
+//! primary key of `approved_sessions` does the same for human approvals: the approvals of one
+//! payment session are consumed by the first grant that carries them, in the same operation as
+//! that grant's burn.
 //!
 //! # Durability
 //!
@@ -31,6 +34,7 @@ use clawfirst_core::{AgentId, GrantId, KeyId, SessionId, Transfer};
 
 use tokio::sync::oneshot;
 
+mod burn;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -100,6 +104,43 @@ pub struct RequestLog {
     pub agent_id: Option<AgentId>,
     /// The session of a verified grant.
     pub session_id: Option<SessionId>,
+    /// The approvers whose approvals the request carried, `name=public_key` separated by `,`;
+    /// never their signatures.
+    pub approvers: Option<String>,
+}
+
+/// How the floor applies to a grant being burned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorCheck {
+    /// No floor at all (`dangerous_no_floor`).
+    Unlimited,
+    /// Within the per-transaction floor: the agent's rolling 24-hour total of unapproved grants
+    /// for the asset, plus this amount, must not exceed `limit`, unless `approved_suffice`
+    /// (the grant carries enough approvals), in which case it passes as approved.
+    Daily {
+        /// The daily floor in base units.
+        limit: u64,
+        /// Whether enough valid approvals came with the grant to pass above the floor.
+        approvals_suffice: bool,
+    },
+    /// Above the per-transaction floor with enough valid approvals.
+    Approved,
+}
+
+/// The approvals a grant carried, consumed for its session when the grant is burned.
+#[derive(Debug, Clone)]
+pub struct ApprovalUse {
+    /// `name=public_key` of each approver, separated by `,`.
+    pub approvers: String,
+}
+
+/// How a burned grant was admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Within the floor (or without one); counted in the agent's daily total.
+    Floor,
+    /// Above the floor on human approvals; not counted in the daily total.
+    Approved,
 }
 
 /// Why a grant could not be marked as used.
@@ -109,6 +150,10 @@ pub enum BurnError {
     /// The grant id is already recorded.
     #[error("grant was used before")]
     Replayed,
+    /// Approvals were already consumed by another grant of the same session. Nothing was
+    /// written.
+    #[error("approvals for this session were used before")]
+    ApprovalReplayed,
     /// The agent's rolling 24-hour total for the asset, with this grant, would exceed the
     /// daily floor. Nothing was written.
     #[error("daily floor exceeded: {used} already used in 24 hours, limit {limit}")]
@@ -166,17 +211,25 @@ impl Store {
 
     /// Records a grant as used. Returns once the record is durable.
     ///
-    /// With `daily_limit`, the agent's total for the asset over the 24 hours before
-    /// `used_at_ms`, plus this grant's amount, must not exceed it. The check and the insert are
-    /// one operation of the writer thread, inside its transaction: concurrent grants cannot
-    /// pass it together.
+    /// `floor` says how the daily floor applies (see [`FloorCheck`]): the agent's total of
+    /// unapproved grants for the asset over the 24 hours before `used_at_ms`, plus this grant's
+    /// amount, must not exceed the limit unless the grant passes on approvals. With
+    /// `approvals`, the grant's session is recorded as having consumed its approvals; a
+    /// session recorded before is refused. The checks and the inserts are one operation of the
+    /// writer thread, inside its transaction: concurrent grants cannot pass them together.
     ///
     /// # Errors
     /// [`BurnError::Replayed`] when the grant id is already recorded;
+    /// [`BurnError::ApprovalReplayed`] when the session's approvals were consumed before;
     /// [`BurnError::DailyFloorExceeded`] when the daily limit would be exceeded.
-    pub async fn burn(&self, grant: GrantUse, daily_limit: Option<u64>) -> Result<(), BurnError> {
+    pub async fn burn(
+        &self,
+        grant: GrantUse,
+        floor: FloorCheck,
+        approvals: Option<ApprovalUse>,
+    ) -> Result<Admission, BurnError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Burn(grant, daily_limit, tx))
+        self.send(Op::Burn(Box::new((grant, floor, approvals)), tx))
             .map_err(BurnError::Store)?;
         rx.await.map_err(|_| BurnError::Store(StoreError::Closed))?
     }

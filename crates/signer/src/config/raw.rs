@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use clawfirst_core::{Address, Amount, Asset, KeyId};
 use serde::Deserialize;
 
+use super::approvals::RawApprovals;
 use super::{
     AssetLimits, BackendConfig, Config, ConfigError, FloorLimits, KeyConfig, Pkcs11Config,
     SecretSource,
@@ -24,6 +25,7 @@ pub(super) struct RawConfig {
     floor: Option<RawFloor>,
     #[serde(default)]
     dangerous_no_floor: bool,
+    approvals: Option<RawApprovals>,
 }
 
 /// The `[floor]` section as written: asset symbol to amount string, per rule.
@@ -89,12 +91,18 @@ impl RawConfig {
             }
         };
 
+        let approvals = self
+            .approvals
+            .map(|approvals| approvals.validate(base))
+            .transpose()?;
+
         Ok(Config {
             socket: resolve("socket", base, self.socket)?,
             database: resolve("database", base, self.database)?,
             grant_public_key,
             keys,
             floor,
+            approvals,
         })
     }
 }

@@ -33,6 +33,7 @@ fn log(op: &'static str, outcome: &'static str) -> RequestLog {
         grant_id: None,
         agent_id: None,
         session_id: None,
+        approvers: None,
     }
 }
 
@@ -51,13 +52,15 @@ fn a_grant_burns_once_and_keeps_its_signature_across_reopen() -> TestResult {
     runtime()?.block_on(async {
         let store = Store::open(&path)?;
         assert_eq!(store.status(id).await?, GrantState::Unused);
-        store.burn(grant(id, 2_500_000)?, None).await?;
+        store
+            .burn(grant(id, 2_500_000)?, FloorCheck::Unlimited, None)
+            .await?;
         assert_eq!(
             store.status(id).await?,
             GrantState::Used { signature: None }
         );
         assert!(matches!(
-            store.burn(grant(id, 1)?, None).await,
+            store.burn(grant(id, 1)?, FloorCheck::Unlimited, None).await,
             Err(BurnError::Replayed)
         ));
         store.finish(id, [9; 64], log("sign", "signed")).await?;
@@ -73,7 +76,9 @@ fn a_grant_burns_once_and_keeps_its_signature_across_reopen() -> TestResult {
             }
         );
         assert!(matches!(
-            store.burn(grant(id, 2_500_000)?, None).await,
+            store
+                .burn(grant(id, 2_500_000)?, FloorCheck::Unlimited, None)
+                .await,
             Err(BurnError::Replayed)
         ));
         Ok::<_, Box<dyn std::error::Error>>(())
@@ -94,7 +99,9 @@ fn concurrent_burns_of_one_grant_admit_exactly_one() -> TestResult {
         for _ in 0..32 {
             let store = Arc::clone(&store);
             let grant = grant(id, 5)?;
-            tasks.push(tokio::spawn(async move { store.burn(grant, None).await }));
+            tasks.push(tokio::spawn(async move {
+                store.burn(grant, FloorCheck::Unlimited, None).await
+            }));
         }
         let mut results = Vec::new();
         for task in tasks {
@@ -119,9 +126,13 @@ fn two_stores_on_one_file_share_replay_protection() -> TestResult {
     runtime()?.block_on(async {
         let first = Store::open(&path)?;
         let second = Store::open(&path)?;
-        first.burn(grant(id, 5)?, None).await?;
+        first
+            .burn(grant(id, 5)?, FloorCheck::Unlimited, None)
+            .await?;
         assert!(matches!(
-            second.burn(grant(id, 5)?, None).await,
+            second
+                .burn(grant(id, 5)?, FloorCheck::Unlimited, None)
+                .await,
             Err(BurnError::Replayed)
         ));
         Ok::<_, Box<dyn std::error::Error>>(())
@@ -134,7 +145,9 @@ fn an_amount_beyond_the_accounting_range_is_not_recorded() -> TestResult {
     let id = GrantId::random();
     runtime()?.block_on(async {
         let store = Store::open(&dir.path().join("signer.sqlite"))?;
-        let result = store.burn(grant(id, u64::MAX)?, None).await;
+        let result = store
+            .burn(grant(id, u64::MAX)?, FloorCheck::Unlimited, None)
+            .await;
         assert!(matches!(
             result,
             Err(BurnError::Store(StoreError::AmountOutOfRange))
@@ -179,4 +192,86 @@ fn a_database_from_a_newer_signer_is_refused() -> TestResult {
         Err(StoreError::NewerSchema(99))
     ));
     Ok(())
+}
+
+fn approvals() -> Option<ApprovalUse> {
+    Some(ApprovalUse {
+        approvers: "alice=A,bob=B".to_owned(),
+    })
+}
+
+#[test]
+fn approved_grants_leave_the_daily_total_alone_and_consume_their_session() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    runtime()?.block_on(async {
+        let store = Store::open(&dir.path().join("signer.sqlite"))?;
+        let daily = |approvals_suffice| FloorCheck::Daily {
+            limit: 10,
+            approvals_suffice,
+        };
+        // Over the daily floor: refused without approvals, admitted as approved with them.
+        assert!(matches!(
+            store
+                .burn(grant(GrantId::random(), 11)?, daily(false), None)
+                .await,
+            Err(BurnError::DailyFloorExceeded { used: 0, limit: 10 })
+        ));
+        let approved = store.burn(grant(GrantId::random(), 11)?, daily(true), approvals());
+        assert_eq!(approved.await?, Admission::Approved);
+        // The approved amount does not count: the whole floor is still available.
+        let mut other = grant(GrantId::random(), 10)?;
+        other.session_id = SessionId::new("ps_2")?;
+        assert_eq!(
+            store.burn(other, daily(false), None).await?,
+            Admission::Floor
+        );
+        // The session's approvals were consumed, whatever the floor says.
+        assert!(matches!(
+            store
+                .burn(
+                    grant(GrantId::random(), 1)?,
+                    FloorCheck::Approved,
+                    approvals()
+                )
+                .await,
+            Err(BurnError::ApprovalReplayed)
+        ));
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_grants() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("signer.sqlite");
+    let id = GrantId::random();
+    {
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch(writer::SCHEMA_1)?;
+        conn.execute(
+            "INSERT INTO grants (grant_id, key_id, agent_id, session_id, message_sha256, asset, \
+             amount, recipient, used_at_ms) VALUES (?1, 'default', 'agent-1', 'ps_1', x'00', \
+             'USDC', 7, x'00', 1700000000000)",
+            [id.to_bytes()],
+        )?;
+        conn.pragma_update(None, "user_version", 1)?;
+    }
+    runtime()?.block_on(async {
+        let store = Store::open(&path)?;
+        assert_eq!(
+            store.status(id).await?,
+            GrantState::Used { signature: None }
+        );
+        // The old grant counts against the floor: 7 used, 3 left.
+        let daily = FloorCheck::Daily {
+            limit: 10,
+            approvals_suffice: false,
+        };
+        assert!(matches!(
+            store.burn(grant(GrantId::random(), 4)?, daily, None).await,
+            Err(BurnError::DailyFloorExceeded { used: 7, limit: 10 })
+        ));
+        store.log(log("health", "ok")).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
 }

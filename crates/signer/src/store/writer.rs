@@ -7,15 +7,18 @@ use clawfirst_core::{AgentId, GrantId, KeyId, SessionId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::{BurnError, GrantState, GrantUse, RequestLog, StoreError};
+use super::StoreError;
+use super::burn::burn;
+use super::{Admission, ApprovalUse, BurnError, FloorCheck, GrantState, GrantUse, RequestLog};
 
 /// The most operations applied in one transaction.
 const MAX_BATCH: usize = 512;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// Version 1: grants and the request log.
+pub(super) const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS grants (
     grant_id       BLOB    NOT NULL PRIMARY KEY,
     key_id         TEXT    NOT NULL,
@@ -42,13 +45,26 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 ";
 
+/// Version 2: approved grants are marked (and left out of the daily floor's total), each
+/// session's approvals are consumed once, and the request log names the approvers.
+const SCHEMA_2: &str = "
+ALTER TABLE grants ADD COLUMN approved INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN approvers TEXT;
+CREATE TABLE approved_sessions (
+    session_id TEXT    NOT NULL PRIMARY KEY,
+    grant_id   BLOB    NOT NULL,
+    agent_id   TEXT    NOT NULL,
+    approvers  TEXT    NOT NULL,
+    used_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// A burn request: the grant, how the floor applies, and the approvals it consumes.
+pub(super) type BurnRequest = Box<(GrantUse, FloorCheck, Option<ApprovalUse>)>;
+
 /// An operation for the writer thread, with the slot its reply goes to.
 pub(super) enum Op {
-    Burn(
-        GrantUse,
-        Option<u64>,
-        oneshot::Sender<Result<(), BurnError>>,
-    ),
+    Burn(BurnRequest, oneshot::Sender<Result<Admission, BurnError>>),
     Finish(
         GrantId,
         [u8; 64],
@@ -87,18 +103,41 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let setup = || -> Result<(), rusqlite::Error> {
         conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        migrate(&conn)
     };
     setup().map_err(|e| open_error(Box::new(e)))?;
     Ok(conn)
 }
 
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction. The version is read again
+/// inside it, so two processes opening the same file cannot both migrate.
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let steps = || -> Result<(), rusqlite::Error> {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 1 {
+            conn.execute_batch(SCHEMA_1)?;
+        }
+        if version < 2 {
+            conn.execute_batch(SCHEMA_2)?;
+        }
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+    };
+    match steps() {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            // The rollback's own failure would hide the cause; the connection is dropped anyway.
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// Replies held back until the batch's commit succeeded.
 enum Reply {
     Burn(
-        oneshot::Sender<Result<(), BurnError>>,
-        Result<(), BurnError>,
+        oneshot::Sender<Result<Admission, BurnError>>,
+        Result<Admission, BurnError>,
     ),
     Done(oneshot::Sender<Result<(), StoreError>>),
     Status(oneshot::Sender<Result<GrantState, StoreError>>, GrantState),
@@ -108,7 +147,7 @@ impl Op {
     /// The reply slot of an operation that was never applied.
     fn into_reply(self) -> Reply {
         match self {
-            Op::Burn(_, _, tx) => Reply::Burn(tx, Ok(())),
+            Op::Burn(_, tx) => Reply::Burn(tx, Err(BurnError::Store(StoreError::Closed))),
             Op::Finish(_, _, _, tx) | Op::Log(_, tx) => Reply::Done(tx),
             Op::Status(_, tx) => Reply::Status(tx, GrantState::Unused),
         }
@@ -143,11 +182,12 @@ fn apply(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for op in ops {
         match op {
-            Op::Burn(grant, daily_limit, reply) => {
-                let result = burn_within(&tx, &grant, daily_limit);
+            Op::Burn(request, reply) => {
+                let (grant, floor, approvals) = *request;
+                let result = burn(&tx, &grant, floor, approvals.as_ref());
                 let (result, failure) = match result {
                     Ok(result) => (result, None),
-                    Err(e) => (Ok(()), Some(e)),
+                    Err(e) => (Err(BurnError::Store(StoreError::Closed)), Some(e)),
                 };
                 replies.push(Reply::Burn(reply, result));
                 failure.map_or(Ok(()), Err)?;
@@ -183,107 +223,10 @@ fn apply(
     tx.commit()
 }
 
-/// The rolling window of the daily floor.
-const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-
-/// Checks the daily floor, then inserts the grant; a refusal writes nothing.
-fn burn_within(
-    tx: &rusqlite::Transaction<'_>,
-    grant: &GrantUse,
-    daily_limit: Option<u64>,
-) -> Result<Result<(), BurnError>, rusqlite::Error> {
-    if let Some(limit) = daily_limit {
-        // A replay is reported as such, whatever the totals.
-        let known = tx
-            .prepare_cached("SELECT 1 FROM grants WHERE grant_id = ?1")?
-            .exists([grant.grant_id.to_bytes()])?;
-        if known {
-            return Ok(Err(BurnError::Replayed));
-        }
-        let used = used_in_window(tx, grant)?;
-        if used + u128::from(grant.transfer.amount) > u128::from(limit) {
-            return Ok(Err(BurnError::DailyFloorExceeded { used, limit }));
-        }
-    }
-    insert_grant(tx, grant)
-}
-
-/// The agent's total for the asset in the 24 hours before the grant's use.
-///
-/// SQLite sums over the `grants_by_agent_time` index. A total beyond SQLite's signed 64-bit
-/// range (its `SUM` fails with an overflow) is reported as `u128::MAX`: more than any floor, so
-/// the request is refused rather than wrapped.
-fn used_in_window(
-    tx: &rusqlite::Transaction<'_>,
-    grant: &GrantUse,
-) -> Result<u128, rusqlite::Error> {
-    let since = i64::try_from(grant.used_at_ms.saturating_sub(DAY_MS)).unwrap_or(i64::MAX);
-    let mut stmt = tx.prepare_cached(
-        "SELECT COALESCE(SUM(amount), 0) FROM grants
-         WHERE agent_id = ?1 AND asset = ?2 AND used_at_ms > ?3",
-    )?;
-    let total: Result<i64, rusqlite::Error> = stmt.query_row(
-        params![
-            grant.agent_id.as_str(),
-            grant.transfer.asset.symbol(),
-            since
-        ],
-        |row| row.get(0),
-    );
-    match total {
-        // A negative total cannot occur (amounts are inserted from u64 values that fit i64);
-        // reading one as the largest total fails closed.
-        Ok(total) => Ok(u128::try_from(total).unwrap_or(u128::MAX)),
-        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("overflow") => {
-            Ok(u128::MAX)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Inserts a used grant. A duplicate id is a reply (`Replayed`), not a batch failure: SQLite
-/// rolls back only the failed statement, and the rest of the batch proceeds.
-fn insert_grant(
-    tx: &rusqlite::Transaction<'_>,
-    grant: &GrantUse,
-) -> Result<Result<(), BurnError>, rusqlite::Error> {
-    let Ok(amount) = i64::try_from(grant.transfer.amount) else {
-        return Ok(Err(BurnError::Store(StoreError::AmountOutOfRange)));
-    };
-    let used_at = i64::try_from(grant.used_at_ms).unwrap_or(i64::MAX);
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO grants (grant_id, key_id, agent_id, session_id, message_sha256, asset, \
-             mint, amount, recipient, used_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            grant.grant_id.to_bytes(),
-            grant.key_id.as_str(),
-            grant.agent_id.as_str(),
-            grant.session_id.as_str(),
-            grant.message_sha256,
-            grant.transfer.asset.symbol(),
-            grant.transfer.mint.map(|m| m.to_bytes()),
-            amount,
-            grant.transfer.recipient.to_bytes(),
-            used_at,
-        ]);
-    match inserted {
-        Ok(_) => Ok(Ok(())),
-        Err(e)
-            if e.sqlite_extended_error_code()
-                == Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
-        {
-            Ok(Err(BurnError::Replayed))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 fn insert_log(tx: &rusqlite::Transaction<'_>, log: &RequestLog) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(
-        "INSERT INTO requests (at_ms, op, outcome, key_id, grant_id, agent_id, session_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO requests (at_ms, op, outcome, key_id, grant_id, agent_id, session_id, \
+         approvers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         i64::try_from(log.at_ms).unwrap_or(i64::MAX),
@@ -293,6 +236,7 @@ fn insert_log(tx: &rusqlite::Transaction<'_>, log: &RequestLog) -> Result<(), ru
         log.grant_id.map(GrantId::to_bytes),
         log.agent_id.as_ref().map(AgentId::as_str),
         log.session_id.as_ref().map(SessionId::as_str),
+        log.approvers.as_deref(),
     ])?;
     Ok(())
 }

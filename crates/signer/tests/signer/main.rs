@@ -7,11 +7,15 @@
 //! - `binary`: process behaviour: socket mode, framing limits, shutdown, start-up refusals,
 //!   the key generation commands, and what the logs may and may not contain.
 //! - `floor`: the signer's own floor limits, once per key backend.
+//! - `approvals`: human approvals above the floor, once per key backend: missing, forged,
+//!   unknown, mismatched, stale and duplicated approvals, replay across grants of one session,
+//!   and reloading the approvers file.
 //! - `keyfile`: the key file format: wrong passphrase, tampering, secrets in `Debug`.
 //! - `handler`: property tests of the request handler in process.
 //! - `throughput`: an ignored measurement of signatures per second, for release builds.
 
 mod api;
+mod approvals;
 mod binary;
 mod fixtures;
 mod floor;
@@ -103,4 +107,30 @@ floor_suite_for_every_backend!(
     refuses_an_asset_without_a_floor,
     signs_up_to_the_daily_floor_and_refuses_the_next,
     admits_exactly_the_daily_floor_of_concurrent_requests,
+);
+
+macro_rules! approvals_suite_for_every_backend {
+    ($($case:ident),* $(,)?) => {
+        backend_cases!(
+            approvals_keyfile_backend,
+            crate::harness::Backend::Keyfile,
+            approvals,
+            [$($case),*]
+        );
+        backend_cases!(
+            approvals_pkcs11_backend,
+            crate::harness::Backend::Pkcs11,
+            approvals,
+            [$($case),*]
+        );
+    };
+}
+
+approvals_suite_for_every_backend!(
+    refuses_above_the_floor_without_enough_approvals,
+    refuses_every_kind_of_invalid_approval,
+    signs_with_two_approvals_outside_the_daily_floor,
+    refuses_a_second_grant_for_an_approved_session,
+    signs_exactly_one_of_concurrent_grants_for_an_approved_session,
+    reloads_the_approvers_file_and_keeps_the_last_good_list,
 );
