@@ -1,0 +1,166 @@
+//! The HTTP face: MCP over streamable HTTP at `/mcp`, the admin API under `/admin/v1`, and
+//! `/healthz`.
+//!
+//! Every `/mcp` request must carry an agent API key (`Authorization: Bearer cfk_...` or
+//! `X-API-Key`); every `/admin/v1` request the admin token. Failures get a plain 401 and are
+//! logged and audited with the reason, never with the credential.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use clawfirst_store::{AgentStatus, AuditEvent, Store};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::api_key;
+use crate::mcp::{AuthenticatedAgent, Identity, McpApp, McpHandler};
+use crate::payments::PaymentService;
+
+mod admin;
+
+/// What the HTTP layer needs.
+#[derive(Clone, Debug)]
+pub struct HttpState {
+    /// Persistence, for credentials and the admin API.
+    pub store: Store,
+    /// The payment service.
+    pub payments: Arc<PaymentService>,
+    /// SHA-256 of the admin token, if the admin API is enabled.
+    pub admin_token_sha256: Option<[u8; 32]>,
+}
+
+/// Builds the router.
+pub fn router(
+    state: HttpState,
+    app: Arc<McpApp>,
+    allowed_hosts: Vec<String>,
+    shutdown: CancellationToken,
+) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(allowed_hosts)
+        .with_sse_keep_alive(None)
+        .with_cancellation_token(shutdown);
+    let mcp = StreamableHttpService::new(
+        move || Ok(McpHandler::new(app.clone(), Identity::HttpAuthenticated)),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+
+    let mcp_routes = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_agent,
+        ));
+    let admin_routes = admin::routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        authenticate_admin,
+    ));
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(mcp_routes)
+        .merge(admin_routes)
+        .with_state(state)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return v.strip_prefix("Bearer ").map(str::trim);
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({ "error": "unauthorized" })),
+    )
+        .into_response()
+}
+
+async fn refuse(store: &Store, method: &str, reason: &str) -> Response {
+    info!(
+        auth.method = method,
+        auth.reason = reason,
+        "authentication failed"
+    );
+    let audit =
+        AuditEvent::system("auth.failed").details(json!({ "method": method, "reason": reason }));
+    // The refusal stands whether or not the record is written.
+    let _ = store.append_audit(audit).await;
+    unauthorized()
+}
+
+/// Resolves the agent of an API key and attaches it to the request.
+async fn authenticate_agent(
+    State(state): State<HttpState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(presented) = bearer(request.headers()).map(str::to_owned) else {
+        return refuse(&state.store, "api_key", "no credential").await;
+    };
+    let Some(lookup) = api_key::lookup_id(&presented) else {
+        return refuse(&state.store, "api_key", "malformed key").await;
+    };
+    let record = match state.store.api_key(lookup).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return refuse(&state.store, "api_key", "unknown key").await,
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
+    };
+    // Constant-time comparison of the SHA-256 hashes.
+    if !api_key::matches(&presented, &record.hash) {
+        return refuse(&state.store, "api_key", "wrong secret").await;
+    }
+    if record.revoked_at_ms.is_some() {
+        return refuse(&state.store, "api_key", "revoked key").await;
+    }
+    match state.store.agent(&record.agent_id).await {
+        Ok(Some(agent)) if agent.status != AgentStatus::Revoked => {}
+        Ok(_) => return refuse(&state.store, "api_key", "agent revoked").await,
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
+    }
+    request
+        .extensions_mut()
+        .insert(AuthenticatedAgent(record.agent_id));
+    next.run(request).await
+}
+
+/// Requires the admin token.
+async fn authenticate_admin(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.admin_token_sha256 else {
+        return (StatusCode::NOT_FOUND, "admin API disabled").into_response();
+    };
+    let Some(presented) = bearer(request.headers()) else {
+        return refuse(&state.store, "admin_token", "no credential").await;
+    };
+    let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    // Constant-time comparison of the SHA-256 hashes.
+    if !bool::from(hash.ct_eq(&expected)) {
+        return refuse(&state.store, "admin_token", "wrong token").await;
+    }
+    next.run(request).await
+}
