@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::path::PathBuf;
 
-use clawfirst_core::{AgentId, SessionId};
+use clawfirst_core::{Address, AgentId, SessionId};
 
 use crate::state::SessionState;
 
@@ -160,6 +160,64 @@ pub enum StoreError {
     ReservationIntoTerminal {
         /// The terminal state asked for.
         to: SessionState,
+    },
+    /// An approver name is empty, longer than 64 characters or not `a-z`, `0-9`, `.`, `_`,
+    /// `-`.
+    #[error("approver name must be 1 to 64 characters of a-z, 0-9, '.', '_' and '-'")]
+    InvalidApproverName,
+    /// An approver with this name exists (or existed: names of removed approvers stay taken).
+    #[error("approver {0} already exists")]
+    ApproverExists(String),
+    /// This public key already belongs to an approver (removed ones included).
+    #[error("public key {public_key} already belongs to approver {approver}")]
+    ApproverKeyInUse {
+        /// The key.
+        public_key: Address,
+        /// The approver it belongs to.
+        approver: String,
+    },
+    /// No approver with this name exists.
+    #[error("approver {0} not found")]
+    ApproverNotFound(String),
+    /// An approval request could never be decided; nothing was written.
+    #[error("invalid approval request: {reason}")]
+    InvalidApprovalRequest {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A vote's evidence or reason is out of bounds; nothing was written.
+    #[error("invalid vote: {reason}")]
+    InvalidVote {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The session waits for approval without an approval request (it entered
+    /// `awaiting_approval` through [`crate::Store::reserve_and_transition`]).
+    #[error("session {0} has no approval request")]
+    NoApprovalRequest(SessionId),
+    /// The approval request expired before the vote; nothing was written.
+    #[error("the approval request of session {session_id} expired at {expires_at_ms}")]
+    ApprovalExpired {
+        /// The session.
+        session_id: SessionId,
+        /// When its request expired.
+        expires_at_ms: u64,
+    },
+    /// The approver is not in the request's eligible snapshot, or is no longer active.
+    #[error("approver {approver} may not vote on session {session_id}")]
+    NotEligible {
+        /// The session.
+        session_id: SessionId,
+        /// The approver refused.
+        approver: String,
+    },
+    /// The approver already voted on this session; the first vote stands.
+    #[error("approver {approver} already voted on session {session_id}")]
+    DuplicateVote {
+        /// The session.
+        session_id: SessionId,
+        /// The approver.
+        approver: String,
     },
     /// A reservation has a window counting micro-US-dollars but no USD value
     /// ([`crate::Reservation::usd_micros`]); nothing was written.

@@ -13,6 +13,8 @@
 //! - [`session`]: sessions, creation with per-agent idempotency keys, patches.
 //! - [`budget`]: reservations against rolling caps in base units, USD or payments.
 //! - [`agent`]: agents and API-key hashes.
+//! - [`approval`]: approvers, approval requests and votes, each vote checked and counted in
+//!   one transaction.
 //! - [`audit`]: the append-only audit trail.
 //!
 //! # Guarantees
@@ -74,6 +76,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod approval;
 pub mod audit;
 pub mod budget;
 pub mod error;
@@ -84,6 +87,10 @@ mod sqlite;
 mod store;
 
 pub use agent::{AgentRecord, AgentStatus, ApiKeyRecord, NewApiKey};
+pub use approval::{
+    ApprovalRecord, ApprovalRequest, ApproverRecord, ApproverStatus, Vote, VoteDecision,
+    VoteOutcome, VoteRecord,
+};
 pub use audit::{ActorKind, AuditEvent, AuditRecord};
 pub use budget::{BudgetWindow, CapExceeded, Measure, Reservation, ReservationState};
 pub use error::{StoreError, UnknownName};

@@ -232,6 +232,8 @@ pub struct SessionPatch {
     pub failure: Option<Failure>,
     /// The policy rule that decided the session.
     pub policy_rule: Option<String>,
+    /// A new expiry (set by [`crate::Store::reserve_and_await_approval`] to the request's).
+    pub expires_at_ms: Option<u64>,
 }
 
 impl fmt::Debug for SessionPatch {
@@ -248,6 +250,7 @@ impl fmt::Debug for SessionPatch {
             .field("slot", &self.slot)
             .field("failure", &self.failure)
             .field("policy_rule", &self.policy_rule)
+            .field("expires_at_ms", &self.expires_at_ms)
             .finish()
     }
 }
@@ -275,6 +278,9 @@ impl SessionPatch {
         overwrite(&mut session.slot, self.slot);
         overwrite(&mut session.failure, self.failure);
         overwrite(&mut session.policy_rule, self.policy_rule);
+        if let Some(expires_at_ms) = self.expires_at_ms {
+            session.expires_at_ms = expires_at_ms;
+        }
         Ok(())
     }
 }

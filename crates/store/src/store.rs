@@ -275,8 +275,9 @@ impl Store {
 
     /// Moves every `initialized` or `awaiting_approval` session whose `expires_at_ms` is at or
     /// before `now_ms` to `expired`, releasing its reservation and auditing it, each session on
-    /// its own (a session another writer moved first is skipped). Returns the sessions expired
-    /// by this call.
+    /// its own (a session another writer moved first is skipped). A session that was waiting
+    /// for approvers records the failure code [`crate::approval::APPROVAL_TIMEOUT`]. Returns
+    /// the sessions expired by this call.
     ///
     /// # Errors
     /// A database failure. Sessions expired before or alongside it stay expired (and audited)
@@ -360,9 +361,11 @@ impl Store {
     }
 }
 
+mod approvals;
+
 /// Conflicts are what concurrent callers expect now and then: info, with the state found.
 /// Database failures are warnings: a payment cannot proceed.
-fn log_move(result: &Result<Session, StoreError>) {
+pub(crate) fn log_move(result: &Result<Session, StoreError>) {
     match result {
         Ok(session) => debug!(session.state = %session.state, "session updated"),
         Err(StoreError::StateConflict { actual, .. }) => {

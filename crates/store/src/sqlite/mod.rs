@@ -25,6 +25,8 @@
 //! `UPDATE audit_head ... RETURNING`, which already serializes appends in both databases.
 
 mod agents;
+mod approvals;
+mod approvers;
 mod audit;
 mod budget;
 mod convert;
@@ -36,6 +38,7 @@ mod tests;
 mod writer;
 
 mod api;
+mod approval_api;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};

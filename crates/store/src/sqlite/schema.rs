@@ -14,7 +14,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The migrations, oldest first. Versions start at 1 and have no gaps.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1_INITIAL), (2, V2_WINDOW_TOTALS), (3, V3_MEASURES)];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, V1_INITIAL),
+    (2, V2_WINDOW_TOTALS),
+    (3, V3_MEASURES),
+    (4, V4_APPROVALS),
+];
 
 /// A covering index for the rolling-window totals: the sum is read from the index alone.
 const V2_WINDOW_TOTALS: &str = "
@@ -31,6 +36,53 @@ ALTER TABLE reservations ADD COLUMN usd_micros BIGINT NOT NULL DEFAULT 0
     CHECK (usd_micros >= 0);
 CREATE INDEX reservations_agent_totals
     ON reservations (agent_id, created_at_ms, state, usd_micros);
+";
+
+/// Human approvals: approvers, the request a waiting session holds (its eligible approvers a
+/// JSON array of names, snapshot of the group), and append-only votes, one per approver and
+/// session. Also the index behind "has this agent paid this recipient before".
+const V4_APPROVALS: &str = "
+CREATE TABLE approvers (
+    name          TEXT PRIMARY KEY,
+    public_key    TEXT NOT NULL UNIQUE,
+    status        TEXT NOT NULL CHECK (status IN ('active', 'removed')),
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+
+CREATE TABLE approval_requests (
+    session_id     TEXT PRIMARY KEY REFERENCES sessions (session_id),
+    tier           TEXT,
+    rule           TEXT NOT NULL,
+    approver_group TEXT NOT NULL,
+    eligible       TEXT NOT NULL,
+    required       BIGINT NOT NULL CHECK (required > 0),
+    expires_at_ms  BIGINT NOT NULL,
+    policy_version TEXT NOT NULL,
+    created_at_ms  BIGINT NOT NULL
+);
+
+CREATE TABLE approval_votes (
+    session_id TEXT NOT NULL REFERENCES approval_requests (session_id),
+    approver   TEXT NOT NULL REFERENCES approvers (name),
+    decision   TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+    statement  TEXT NOT NULL,
+    signature  TEXT NOT NULL,
+    reason     TEXT,
+    at_ms      BIGINT NOT NULL,
+    PRIMARY KEY (session_id, approver)
+);
+
+CREATE TRIGGER approval_votes_no_update BEFORE UPDATE ON approval_votes
+BEGIN
+    SELECT RAISE(ABORT, 'approval_votes is append-only');
+END;
+CREATE TRIGGER approval_votes_no_delete BEFORE DELETE ON approval_votes
+BEGIN
+    SELECT RAISE(ABORT, 'approval_votes is append-only');
+END;
+
+CREATE INDEX sessions_by_recipient ON sessions (agent_id, recipient, state);
 ";
 
 /// The newest schema version this build knows.

@@ -152,8 +152,8 @@ pub(super) fn update(tx: &Connection, s: &Session, from: SessionState) -> Result
         .prepare_cached(
             "UPDATE sessions SET state = ?1, updated_at_ms = ?2, message = ?3, grant_id = ?4,
              blockhash_last_valid_slot = ?5, signature = ?6, signed_transaction = ?7, slot = ?8,
-             failure_code = ?9, failure_message = ?10, policy_rule = ?11
-         WHERE session_id = ?12 AND state = ?13",
+             failure_code = ?9, failure_message = ?10, policy_rule = ?11, expires_at_ms = ?12
+         WHERE session_id = ?13 AND state = ?14",
         )?
         .execute(params![
             s.state.as_str(),
@@ -167,6 +167,7 @@ pub(super) fn update(tx: &Connection, s: &Session, from: SessionState) -> Result
             s.failure.as_ref().map(|f| f.code.as_str()),
             s.failure.as_ref().map(|f| f.message.as_str()),
             s.policy_rule,
+            to_i64("expires_at_ms", s.expires_at_ms)?,
             s.id.as_str(),
             from.as_str(),
         ])?;

@@ -11,10 +11,11 @@ use rusqlite::Connection;
 
 use super::session_rows::{find, find_by_idempotency_key, insert, update};
 use super::{Result, agents, audit, budget};
+use crate::approval::{APPROVAL_TIMEOUT, APPROVAL_TIMEOUT_MESSAGE};
 use crate::audit::{ActorKind, AuditEvent};
 use crate::budget::{CapExceeded, Claim, Reservation, check_totals};
 use crate::error::StoreError;
-use crate::session::{CreateOutcome, NewSession, Session, SessionPatch};
+use crate::session::{CreateOutcome, Failure, NewSession, Session, SessionPatch};
 use crate::state::SessionState;
 
 pub(super) fn create(
@@ -132,20 +133,25 @@ pub(super) fn expire_one(tx: &Connection, id: &SessionId, now_ms: u64) -> Result
     if !current.state.expires_automatically() || current.expires_at_ms > now_ms {
         return Ok(None);
     }
-    let event = AuditEvent::new(ActorKind::System, "store.expiry", "session.transition")
+    // A session waiting for approvers records why it ends: no quorum in time.
+    let failure = (current.state == SessionState::AwaitingApproval).then(|| Failure {
+        code: APPROVAL_TIMEOUT.to_owned(),
+        message: APPROVAL_TIMEOUT_MESSAGE.to_owned(),
+    });
+    let mut event = AuditEvent::new(ActorKind::System, "store.expiry", "session.transition")
         .at_ms(now_ms)
         .session(id)
         .detail("from", current.state.as_str())
         .detail("to", SessionState::Expired.as_str())
         .detail("expires_at_ms", current.expires_at_ms);
-    finish_move(
-        tx,
-        current,
-        SessionState::Expired,
-        SessionPatch::none(),
-        &event,
-    )
-    .map(Some)
+    if let Some(failure) = &failure {
+        event = event.detail("failure_code", failure.code.as_str());
+    }
+    let patch = SessionPatch {
+        failure,
+        ..SessionPatch::none()
+    };
+    finish_move(tx, current, SessionState::Expired, patch, &event).map(Some)
 }
 
 /// Checks the move is in the state machine and the session is in `expected`.
@@ -162,7 +168,7 @@ fn begin_move(
     load_expecting(tx, id, expected, event)
 }
 
-fn load_expecting(
+pub(super) fn load_expecting(
     tx: &Connection,
     id: &SessionId,
     expected: SessionState,
@@ -185,7 +191,7 @@ fn load_expecting(
 }
 
 /// Applies the patch and the state, settles the reservation and appends the audit record.
-fn finish_move(
+pub(super) fn finish_move(
     tx: &Connection,
     mut session: Session,
     to: SessionState,

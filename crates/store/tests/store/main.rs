@@ -3,6 +3,8 @@
 
 mod agents;
 mod amounts;
+mod approvals;
+mod approvers;
 mod audit;
 mod budgets;
 mod caps;
