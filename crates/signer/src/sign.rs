@@ -204,10 +204,8 @@ impl Service {
             .await
             .map_err(|e| self.burn_refusal(e, body))?;
         if admission == Admission::Approved {
-            tracing::debug!(
-                approval.approvers = log.approvers.as_deref().unwrap_or_default(),
-                "above the floor on human approvals"
-            );
+            // The span carries the approvers.
+            tracing::debug!("above the floor on human approvals");
         }
 
         // 7. Sign, off the async threads. On failure the grant stays burned.
