@@ -29,6 +29,13 @@
 //!   in one transaction that takes the database's write lock before it reads, so parallel
 //!   tasks, and several processes sharing the database file, can never reserve more than a cap
 //!   together. Sums are computed in `u128`.
+//! - **Caps in three measures.** A window counts base units of the session's asset,
+//!   micro-US-dollars or payments over every asset ([`Measure`]); all are checked in the same
+//!   transaction, each total from one covering-index range scan.
+//! - **One decision per approval.** [`Store::record_vote`] checks the session's state, the
+//!   request's expiry, the approver's eligibility and an earlier vote, records the vote and
+//!   decides in one transaction: a quorum is reached once however many approvers answer
+//!   together, and votes cannot be edited or deleted.
 //! - **No wrapped numbers.** Amounts and times are `u64` in Rust and signed 64-bit integers in
 //!   the database; a value above `i64::MAX` is refused with [`StoreError::OutOfRange`]. There
 //!   is no floating point anywhere.
