@@ -143,8 +143,8 @@ pub enum StoreError {
         /// The state asked for.
         to: SessionState,
     },
-    /// A patch would replace a write-once field (the signature or the signed transaction)
-    /// with a different value.
+    /// A patch would replace a write-once field (the message, the grant id, the signature or the
+    /// signed transaction) with a different value.
     #[error("session {session_id} already has a different {field}")]
     WriteOnceField {
         /// The session.

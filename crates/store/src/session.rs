@@ -211,9 +211,10 @@ impl CreateOutcome {
 
 /// Fields set as a payment advances. `None` leaves a field as it is; no field can be cleared.
 ///
-/// `signature` and `signed_transaction` are write-once: once stored, a patch may repeat the
-/// same value but never replace it, so a session can never end up with a second, different
-/// signed transaction.
+/// `message`, `grant_id`, `signature` and `signed_transaction` are write-once: once stored, a
+/// patch may repeat the same value but never replace it. So a session can never end up with a
+/// second, different signed transaction, and of two executions racing to prepare the same
+/// approved session only the first to store its grant proceeds to the signer.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SessionPatch {
     /// The unsigned message bytes.
@@ -269,8 +270,8 @@ impl SessionPatch {
             self.signed_transaction,
             "signed transaction",
         )?;
-        overwrite(&mut session.message, self.message);
-        overwrite(&mut session.grant_id, self.grant_id);
+        write_once(&mut session.message, self.message, "message")?;
+        write_once(&mut session.grant_id, self.grant_id, "grant id")?;
         overwrite(
             &mut session.blockhash_last_valid_slot,
             self.blockhash_last_valid_slot,

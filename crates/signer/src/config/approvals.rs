@@ -112,7 +112,8 @@ pub struct Approver {
     pub public_key: Address,
 }
 
-/// The approvers file, validated: at least one approver, names and keys unique.
+/// The approvers file, validated: names and keys unique. An empty file is valid: then no
+/// approval is accepted, and nothing above the floor can be signed until an approver is added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApproverList {
     approvers: Vec<Approver>,
@@ -143,7 +144,7 @@ impl ApproverList {
         self.approvers.len()
     }
 
-    /// Whether the list is empty (never, for a validated list).
+    /// Whether no approver is listed.
     pub fn is_empty(&self) -> bool {
         self.approvers.is_empty()
     }
@@ -191,9 +192,6 @@ impl ApproverList {
             path: PathBuf::new(),
             source,
         })?;
-        if raw.approver.is_empty() {
-            return Err(invalid("approver", "at least one [[approver]] is required"));
-        }
         let mut approvers: Vec<Approver> = Vec::with_capacity(raw.approver.len());
         for (index, entry) in raw.approver.into_iter().enumerate() {
             let field = |name: &str| format!("approver[{index}].{name}");
@@ -257,8 +255,9 @@ mod tests {
         let alice = clawfirst_core::approval::ApproverKey::generate().public_key();
         let ok = format!("[[approver]]\nname = \"alice\"\npublic_key = \"{alice}\"\n");
         assert!(ApproverList::parse(&ok).is_ok_and(|l| l.len() == 1));
+        // An empty file lists nobody: valid, and nothing above the floor can pass.
+        assert!(ApproverList::parse("# no approvers yet\n").is_ok_and(|l| l.is_empty()));
         for bad in [
-            String::new(),
             format!("{ok}{ok}"),
             format!("{ok}[[approver]]\nname = \"bob\"\npublic_key = \"{alice}\"\n"),
             "[[approver]]\nname = \"a b\"\npublic_key = \"x\"\n".to_owned(),

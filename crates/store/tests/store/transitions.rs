@@ -139,6 +139,42 @@ async fn a_signed_transaction_can_never_be_replaced() -> TestResult {
     Ok(())
 }
 
+/// Two executions of one approved session race to store their grant: the second is refused,
+/// so only one of them ever reaches the signer.
+#[tokio::test]
+async fn an_approved_session_takes_one_grant_only() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let agent = add_agent(&store, "agent-1").await?;
+    let id = create(&store, new_session(&agent, "ps_1", 5)?).await?;
+    advance(&store, &id, Initialized, Approved, T0).await?;
+    let first = SessionPatch {
+        message: Some(vec![1; 8]),
+        grant_id: Some(clawfirst_core::GrantId::random()),
+        ..SessionPatch::none()
+    };
+    let event = operator_event("grant.issued", T0);
+    store
+        .patch_session(&id, Approved, first.clone(), event)
+        .await?;
+
+    let second = SessionPatch {
+        message: Some(vec![2; 8]),
+        grant_id: Some(clawfirst_core::GrantId::random()),
+        ..SessionPatch::none()
+    };
+    let event = operator_event("grant.issued", T0);
+    let refused = store.patch_session(&id, Approved, second, event).await;
+    assert!(
+        matches!(refused, Err(StoreError::WriteOnceField { .. })),
+        "{refused:?}"
+    );
+    let stored = store.session(&id).await?.ok_or("session vanished")?;
+    assert_eq!(stored.grant_id, first.grant_id);
+    assert_eq!(stored.message, first.message);
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_change_whose_audit_record_cannot_be_written_does_not_happen() -> TestResult {
     let db = TestDb::new()?;
