@@ -5,17 +5,13 @@
 //! `explain`.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use clawfirst_core::Address;
 
-use crate::compile::Requirement;
 use crate::decimal::{format_amount, format_usd};
-use crate::decision::{ApprovalRequirement, Decision, Denial, Measure, PaymentFacts, Permit};
+use crate::decision::{Decision, Denial, Measure, PaymentFacts};
 use crate::explain::StepOutcome;
-use crate::model::TierAction;
 use crate::policy::Policy;
-use crate::raw::FirstTime;
 use crate::rule::Rule;
 use crate::window::{format_date, utc_day};
 
@@ -33,15 +29,9 @@ impl Tracer for Silent {
     fn step(&mut self, _: Rule, _: StepOutcome, _: impl FnOnce() -> String) {}
 }
 
-/// The approval requirement that currently wins.
-struct Pending<'p> {
-    rule: Rule,
-    requirement: &'p Requirement,
-}
-
 impl Policy {
     pub(crate) fn run<T: Tracer>(&self, facts: &PaymentFacts<'_>, t: &mut T) -> Decision {
-        use StepOutcome::{NeedsApproval, NotConfigured, Pass};
+        use StepOutcome::{NotConfigured, Pass};
         let c = self.compiled_for(facts.agent_id);
         let rules = &c.rules;
         let asset = facts.amount.asset();
@@ -304,120 +294,10 @@ impl Policy {
             }
         }
 
-        // 8. First-time recipient, tier, the agent's own request: the strictest approval wins.
-        let mut pending: Option<Pending<'_>> = None;
-        if facts.first_payment_to_recipient {
-            match rules.first_time {
-                FirstTime::Allow => t.step(Rule::FirstTimeRecipient, Pass, || {
-                    "first payment to this recipient is allowed".into()
-                }),
-                FirstTime::Deny => {
-                    return self.deny(
-                        t,
-                        Rule::FirstTimeRecipient,
-                        "payments to recipients this agent has not paid before are not allowed"
-                            .into(),
-                    );
-                }
-                FirstTime::Approve => match &c.approval {
-                    Some(req) => {
-                        t.step(Rule::FirstTimeRecipient, NeedsApproval, || describe(req));
-                        stricter(&mut pending, Rule::FirstTimeRecipient, req);
-                    }
-                    None => {
-                        return self.deny(
-                            t,
-                            Rule::FirstTimeRecipient,
-                            "no approvers are configured for this agent".into(),
-                        );
-                    }
-                },
-            }
-        } else {
-            t.step(Rule::FirstTimeRecipient, Pass, || {
-                "recipient was paid before".into()
-            });
-        }
-
-        let mut tier_name: Option<&Arc<str>> = None;
-        let mut allowed_by = Rule::Caps;
-        if c.tiers.is_empty() {
-            t.step(Rule::Tier, NotConfigured, || {
-                "no tiers: allowed by the caps".into()
-            });
-        } else {
-            let Some(tier) = c.tiers.iter().find(|ct| ct.tier.fits(asset, units, usd)) else {
-                return self.deny(
-                    t,
-                    Rule::Tier,
-                    "no tier of the policy covers this amount".into(),
-                );
-            };
-            tier_name = Some(&tier.name);
-            match (&tier.tier.action, &tier.approval) {
-                (TierAction::Deny, _) => {
-                    let mut decision = self.deny(
-                        t,
-                        Rule::Tier,
-                        format!("amounts in tier {} are not allowed", tier.name),
-                    );
-                    if let Decision::Deny(denial) = &mut decision {
-                        denial.tier = Some(tier.name.to_string());
-                    }
-                    return decision;
-                }
-                (TierAction::Approve(_), Some(req)) => {
-                    t.step(Rule::Tier, NeedsApproval, || {
-                        format!("tier {}: {}", tier.name, describe(req))
-                    });
-                    stricter(&mut pending, Rule::Tier, req);
-                }
-                _ => {
-                    allowed_by = Rule::Tier;
-                    t.step(Rule::Tier, Pass, || format!("tier {} allows", tier.name));
-                }
-            }
-        }
-
-        if facts.defer_until_approval {
-            match &c.approval {
-                Some(req) => {
-                    t.step(Rule::ApprovalRequested, NeedsApproval, || describe(req));
-                    stricter(&mut pending, Rule::ApprovalRequested, req);
-                }
-                None => {
-                    return self.deny(
-                        t,
-                        Rule::ApprovalRequested,
-                        "no approvers are configured for this agent".into(),
-                    );
-                }
-            }
-        }
-
-        match pending {
-            Some(p) => Decision::NeedsApproval(ApprovalRequirement {
-                rule: p.rule,
-                tier: tier_name.cloned(),
-                budgets: Arc::clone(budgets),
-                usd_micros: usd,
-                group: Arc::clone(&p.requirement.group),
-                approvers: Arc::clone(&p.requirement.approvers),
-                required: p.requirement.required,
-                timeout_ms: p.requirement.timeout_ms,
-                version: self.version,
-            }),
-            None => Decision::Allow(Permit {
-                rule: allowed_by,
-                tier: tier_name.cloned(),
-                budgets: Arc::clone(budgets),
-                usd_micros: usd,
-                version: self.version,
-            }),
-        }
+        self.conclude(facts, c, usd, budgets, t)
     }
 
-    fn deny<T: Tracer>(&self, t: &mut T, rule: Rule, reason: String) -> Decision {
+    pub(crate) fn deny<T: Tracer>(&self, t: &mut T, rule: Rule, reason: String) -> Decision {
         t.step(rule, StepOutcome::Deny, || reason.clone());
         Decision::Deny(Denial {
             rule,
@@ -427,25 +307,6 @@ impl Policy {
             policy_version: self.version,
         })
     }
-}
-
-/// Keeps the requirement with the most approvals; on a tie the one found first stays.
-fn stricter<'p>(pending: &mut Option<Pending<'p>>, rule: Rule, requirement: &'p Requirement) {
-    if pending
-        .as_ref()
-        .is_none_or(|p| requirement.required > p.requirement.required)
-    {
-        *pending = Some(Pending { rule, requirement });
-    }
-}
-
-fn describe(req: &Requirement) -> String {
-    format!(
-        "{} of group {} within {} s",
-        req.required,
-        req.group,
-        req.timeout_ms / 1000
-    )
 }
 
 fn window_word(rule: Rule) -> &'static str {

@@ -75,6 +75,7 @@
 
 #![forbid(unsafe_code)]
 
+mod approve;
 mod check;
 mod compile;
 mod decimal;
