@@ -1,303 +1,103 @@
-//! The approval layer's policy evaluation.
+//! The approval layer's policy engine.
 //!
-//! A [`Policy`] holds the operator's spending limits: per-asset per-transaction caps and rolling
-//! daily caps, as operator defaults with per-agent overrides. [`Policy::evaluate`] is a pure
-//! function from a policy and the facts of one payment to a [`Decision`]: no clock, no I/O, the
-//! same answer every time.
+//! An operator writes a policy file (TOML). [`Policy::load`] reads it once, checks every value
+//! into typed rules (raw serde layer, then a checked model), compiles each agent's effective
+//! rules for fast evaluation, hashes the checked policy into a [`PolicyVersion`], and runs a
+//! static check whose [`Warning`]s name rules that can never fire. [`Policy::evaluate`] is then
+//! a pure function from the policy and the facts of one payment ([`PaymentFacts`]) to a
+//! [`Decision`]: no clock, no I/O, the same answer every time. [`Policy::explain`] returns the
+//! same decision with the ordered trace of the rules it met.
 //!
 //! # Security
 //!
-//! - Approval is a value: [`Permit`] has private fields and no public constructor, so only this
-//!   crate can say yes. The code that asks the signer for a signature demands a `Permit`.
-//! - Fail closed: an asset with no configured cap is denied, not unlimited.
-//! - A permit names the rule that allowed the payment and the rolling budgets it must reserve;
-//!   the reservation itself is atomic in storage, because concurrent payments each see only
-//!   their own facts here.
-//! - Every decision carries the policy's version hash, so the audit trail says which policy
-//!   decided.
+//! - Approval is a value: [`Permit`] and [`ApprovalRequirement`] have private fields and no
+//!   public constructor, so only this crate can say yes (or "yes, once approved").
+//! - Fail closed: an asset without a per-transaction cap is not allowed; a USD rule whose value
+//!   cannot be computed denies; an amount no tier covers is denied; an agent that asks for
+//!   approval when no approvers are configured is denied.
+//! - A denial always wins over a need for approval; a canary payee denies and sets
+//!   [`Denial::trips_breaker`].
+//! - Denial reasons tell the agent what to do without revealing the rest of the policy (a canary
+//!   payee reads like any refused recipient; the rule name is for the audit trail).
+//! - No floating point: amounts are integer base units, prices integer nano-USD per whole unit,
+//!   USD values integer micro-USD; conversions multiply in `u128` and round up, so a cap is never
+//!   passed by rounding, and a value beyond `u64` is refused.
+//! - Rolling caps are returned as [`BudgetCap`]s to reserve atomically in the store; checking
+//!   them here against a [`Usage`] snapshot is advisory (for `explain` and early refusals).
+//! - Logged: denials at info with `agent.id` and `policy.rule`, other decisions at debug. Never
+//!   logged: amounts, recipients, purposes.
+//! - The only I/O is [`Policy::load`] reading the file; [`Policy::from_toml_str`] never panics.
+//!
+//! # Evaluation order
+//!
+//! 1. agent state (`agent_suspended`, `breaker_open`); 2. `network_not_allowed`;
+//! 3. `asset_not_allowed`; 4. `canary_payee`; 5. `recipient_blocked`; 6. `recipient_not_allowed`;
+//! 7. `outside_active_dates`, `outside_time_window`; 8. `purpose_required`;
+//! 9. `per_transaction_cap`, `usd_per_transaction_cap`; 10. rolling caps (`hourly_cap` ..
+//!    `monthly_cap`, `usd_hourly_cap` .. `usd_monthly_cap`, `payments_per_minute` ..
+//!    `payments_per_month`); 11. `first_time_recipient`; 12. `tier`; 13. `approval_requested`.
+//!
+//! The first denial ends the evaluation. Steps 11 to 13 may each require approval; the
+//! requirement with the most approvals wins, and on a tie the earliest in this order. A payment
+//! that passes with no tiers configured is allowed by the rule `caps`.
+//!
+//! # The policy file
+//!
+//! Amounts are whole-unit decimal strings (`"2.5"`) under the asset's name, with the strict
+//! rules of [`clawfirst_core::Amount`]. Prices and USD values are decimal strings, no sign,
+//! exponent or separator (prices up to 9 decimals, USD up to 6). Durations are a whole number
+//! and `s`, `m`, `h` or `d`. Unknown keys are errors.
+//!
+//! | key | default | meaning and security consequence |
+//! |---|---|---|
+//! | `networks` | every network | network allowlist; others are denied |
+//! | `canaries` | none | operator-wide canary payees: any attempt denies and trips the breaker |
+//! | `prices.<ASSET>` | none | USD per whole unit; USDC is always 1 (another value is an error); required for every allowed asset of a rule set that uses USD rules |
+//! | `groups.<name>` | none | approver names of a group (non-empty); keys are held by the server |
+//! | `defaults.assets` | assets with a `per_transaction` cap | asset allowlist; every listed asset needs a `per_transaction` cap |
+//! | `defaults.per_transaction.<ASSET>` | none | most one payment may move; an asset without one is not allowed |
+//! | `defaults.hourly` / `daily` / `weekly` / `monthly` `.<ASSET>` | none | rolling caps (1 h, 24 h, 7 d, 30 d) per asset, counting reserved but unsettled payments; must not be below the per-transaction cap |
+//! | `defaults.usd.per_transaction` / `hourly` / `daily` / `weekly` / `monthly` | none | the same caps in USD over all assets |
+//! | `defaults.payments.per_minute` / `per_hour` / `per_day` / `per_week` / `per_month` | none | payment-count caps over all assets |
+//! | `defaults.recipients.allow` | empty (any) | if non-empty only these addresses or directory e-mails may be paid |
+//! | `defaults.recipients.block` | empty | addresses or e-mails never paid; wins over `allow` |
+//! | `defaults.recipients.first_time` | `"allow"` | `"approve"` (needs `approval`) or `"deny"` for a recipient the agent never paid |
+//! | `defaults.purpose_required_above.<ASSET>` | none | above this amount the agent must state a purpose |
+//! | `defaults.purpose_required_above_usd` | none | the same in USD |
+//! | `defaults.time_windows` | always | list of `{ days, from, to, utc_offset }`; a payment must fall in one; `to` is exclusive, `24:00` allowed; `from > to` wraps midnight into the next day; offset defaults to `+00:00` |
+//! | `defaults.active_from` / `active_until` | unbounded | inclusive UTC dates `YYYY-MM-DD` |
+//! | `defaults.approval` | none | `{ group, approvals = 1, timeout = "1h" }`: who approves first-time recipients and payments the agent defers |
+//! | `defaults.tiers` | none | ordered `[[tiers]]`: `name`, `up_to = { ASSET = amount }` and/or `up_to_usd`, `action` = `allow` / `approve` / `deny`, and for `approve` `group`, `approvals`, `timeout` (each defaulting to the `approval` table's); the first tier the payment fits wins; a payment fits when it is within every bound set, and an asset not named in `up_to` does not fit; no bound is a catch-all; a payment no tier fits is denied |
+//! | `defaults.canaries` | none | more canary payees, added to the operator-wide ones |
+//! | `agents.<id>.*` | the defaults | any `defaults` key; per-asset maps and the `usd`, `payments` and `recipients` tables merge key by key, `canaries` add up, anything else replaces the default |
+//!
+//! Without tiers, every payment that passes the other rules is allowed (rule `caps`).
 
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
-use std::fmt;
+mod approve;
+mod check;
+mod compile;
+mod decimal;
+mod decision;
+mod error;
+mod evaluate;
+mod explain;
+mod file;
+mod model;
+mod policy;
+mod raw;
+mod rule;
+mod rules;
+mod tiers;
+mod usd;
+mod window;
 
-use clawfirst_core::{AgentId, Amount, Asset};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-/// One day in milliseconds: the window of the daily cap.
-pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-
-/// Limits for one agent, per asset, in base units.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    /// The most one payment may move.
-    pub per_transaction: BTreeMap<Asset, u64>,
-    /// The most all of an agent's payments may move in any rolling 24 hours, counting payments
-    /// reserved but not yet settled.
-    pub daily: BTreeMap<Asset, u64>,
-}
-
-/// The operator's policy: defaults and per-agent overrides.
-///
-/// An agent with an override uses the override's value for each asset it names and the
-/// default for the others.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Policy {
-    defaults: Limits,
-    agents: BTreeMap<AgentId, Limits>,
-    version: PolicyVersion,
-}
-
-/// The SHA-256 of a policy's canonical form, recorded with every decision.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PolicyVersion([u8; 32]);
-
-impl fmt::Display for PolicyVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(&self.0[..8]))
-    }
-}
-
-impl fmt::Debug for PolicyVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PolicyVersion({self})")
-    }
-}
-
-/// The facts of one payment that policy looks at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaymentFacts<'a> {
-    /// Who pays.
-    pub agent_id: &'a AgentId,
-    /// How much of what.
-    pub amount: Amount,
-}
-
-/// A rule of the policy, as named in decisions and errors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Rule {
-    /// The per-transaction cap.
-    PerTransactionCap,
-    /// The rolling daily cap.
-    DailyCap,
-    /// No cap is configured for the asset, so it is not allowed at all.
-    AssetNotConfigured,
-}
-
-impl Rule {
-    /// The rule's name as agents and operators see it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Rule::PerTransactionCap => "per_transaction_cap",
-            Rule::DailyCap => "daily_cap",
-            Rule::AssetNotConfigured => "asset_not_configured",
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A rolling budget a permitted payment must fit in, checked and reserved atomically by the
-/// store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BudgetCap {
-    /// The rule that sets the cap; named in the denial if the reservation fails.
-    pub rule: Rule,
-    /// The length of the rolling window.
-    pub window_ms: u64,
-    /// The most the window may hold, in base units.
-    pub cap: u64,
-}
-
-/// Permission to proceed with one payment, subject to reserving [`Permit::budgets`].
-///
-/// Only [`Policy::evaluate`] constructs a permit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Permit {
-    rule: Rule,
-    budgets: Vec<BudgetCap>,
-    version: PolicyVersion,
-}
-
-impl Permit {
-    /// The last rule that the payment passed.
-    pub fn rule(&self) -> Rule {
-        self.rule
-    }
-
-    /// The rolling budgets to reserve.
-    pub fn budgets(&self) -> &[BudgetCap] {
-        &self.budgets
-    }
-
-    /// The policy that granted this permit.
-    pub fn policy_version(&self) -> PolicyVersion {
-        self.version
-    }
-}
-
-/// A refusal, naming the rule and a reason an agent can act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Denial {
-    /// The rule that denied.
-    pub rule: Rule,
-    /// What the agent can do about it, without revealing the rest of the policy.
-    pub reason: String,
-    /// The policy that denied.
-    pub policy_version: PolicyVersion,
-}
-
-/// The outcome of evaluating a payment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum Decision {
-    /// Proceed, reserving the permit's budgets.
-    Allow(Permit),
-    /// Refuse.
-    Deny(Denial),
-}
-
-/// A policy that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PolicyError {
-    /// A cap of zero would deny everything; leave the asset out instead.
-    #[error("{scope}: {rule} for {asset} must be greater than zero")]
-    ZeroCap {
-        /// `defaults` or `agents.<id>`.
-        scope: String,
-        /// Which cap.
-        rule: Rule,
-        /// For which asset.
-        asset: Asset,
-    },
-    /// A per-transaction cap above the daily cap can never be reached.
-    #[error("{scope}: per_transaction_cap for {asset} exceeds its daily_cap")]
-    PerTransactionAboveDaily {
-        /// `defaults` or `agents.<id>`.
-        scope: String,
-        /// For which asset.
-        asset: Asset,
-    },
-}
-
-impl Policy {
-    /// Validates limits and computes the version hash.
-    ///
-    /// # Errors
-    /// A [`PolicyError`] naming the scope and asset of the first inconsistent cap.
-    pub fn new(defaults: Limits, agents: BTreeMap<AgentId, Limits>) -> Result<Self, PolicyError> {
-        check_limits("defaults", &defaults)?;
-        for (agent, limits) in &agents {
-            check_limits(&format!("agents.{agent}"), &merged(&defaults, limits))?;
-        }
-        let canonical = serde_json::to_vec(&(&defaults, &agents)).unwrap_or_default();
-        let version = PolicyVersion(Sha256::digest(&canonical).into());
-        Ok(Self {
-            defaults,
-            agents,
-            version,
-        })
-    }
-
-    /// The version hash.
-    pub fn version(&self) -> PolicyVersion {
-        self.version
-    }
-
-    /// The limits that apply to an agent.
-    pub fn limits_for(&self, agent_id: &AgentId) -> Limits {
-        match self.agents.get(agent_id) {
-            Some(own) => merged(&self.defaults, own),
-            None => self.defaults.clone(),
-        }
-    }
-
-    /// Evaluates one payment, in order: asset configured, per-transaction cap, daily cap.
-    ///
-    /// The daily cap is not checked against usage here (that needs the store's atomic
-    /// reservation); the permit carries it as a [`BudgetCap`] to reserve.
-    pub fn evaluate(&self, facts: &PaymentFacts<'_>) -> Decision {
-        let limits = self.limits_for(facts.agent_id);
-        let asset = facts.amount.asset();
-        let deny = |rule: Rule, reason: String| {
-            Decision::Deny(Denial {
-                rule,
-                reason,
-                policy_version: self.version,
-            })
-        };
-
-        let (Some(&per_tx), Some(&daily)) =
-            (limits.per_transaction.get(&asset), limits.daily.get(&asset))
-        else {
-            return deny(
-                Rule::AssetNotConfigured,
-                format!("payments in {asset} are not enabled"),
-            );
-        };
-
-        if facts.amount.base_units() > per_tx {
-            let cap = Amount::from_base_units(asset, per_tx).map(|a| a.to_string());
-            return deny(
-                Rule::PerTransactionCap,
-                format!(
-                    "amount exceeds the per-transaction cap of {}",
-                    cap.unwrap_or_else(|_| "0".into())
-                ),
-            );
-        }
-
-        Decision::Allow(Permit {
-            rule: Rule::PerTransactionCap,
-            budgets: vec![BudgetCap {
-                rule: Rule::DailyCap,
-                window_ms: DAY_MS,
-                cap: daily,
-            }],
-            version: self.version,
-        })
-    }
-}
-
-fn merged(defaults: &Limits, own: &Limits) -> Limits {
-    let mut out = defaults.clone();
-    out.per_transaction
-        .extend(own.per_transaction.iter().map(|(k, v)| (*k, *v)));
-    out.daily.extend(own.daily.iter().map(|(k, v)| (*k, *v)));
-    out
-}
-
-fn check_limits(scope: &str, limits: &Limits) -> Result<(), PolicyError> {
-    for (rule, map) in [
-        (Rule::PerTransactionCap, &limits.per_transaction),
-        (Rule::DailyCap, &limits.daily),
-    ] {
-        if let Some((asset, _)) = map.iter().find(|(_, cap)| **cap == 0) {
-            return Err(PolicyError::ZeroCap {
-                scope: scope.to_owned(),
-                rule,
-                asset: *asset,
-            });
-        }
-    }
-    for (asset, per_tx) in &limits.per_transaction {
-        if limits.daily.get(asset).is_some_and(|daily| per_tx > daily) {
-            return Err(PolicyError::PerTransactionAboveDaily {
-                scope: scope.to_owned(),
-                asset: *asset,
-            });
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests;
+pub use decision::{
+    AgentState, ApprovalRequirement, BudgetCap, Decision, Denial, Measure, PaymentFacts, Permit,
+    PolicyVersion, Usage,
+};
+pub use error::PolicyFileError;
+pub use explain::{Explanation, Step, StepOutcome};
+pub use policy::{LoadedPolicy, Policy, Warning};
+pub use rule::{DAY_MS, HOUR_MS, MINUTE_MS, MONTH_MS, Rule, WEEK_MS};
