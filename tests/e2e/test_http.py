@@ -226,7 +226,10 @@ def test_every_step_of_a_payment_is_audited_without_secrets(stack):
     ):
         assert expected in events, events
     assert detail["session"]["grant_id"]
-    assert detail["session"]["policy_rule"] == "per_transaction_cap"
+    # `up`'s policy has caps and no tiers: the rule that allowed the payment is `caps`.
+    assert detail["session"]["policy_rule"] == "caps"
+    grant = next(r for r in detail["audit"] if r["event"] == "grant.issued")
+    assert grant["details"]["policy_version"]
     everything = admin_get(stack, "/audit?limit=10000")
     tool_calls = [r for r in everything["records"] if r["event"].startswith("tool.")]
     assert {"tool.initialize_payment", "tool.authorize_transaction", "tool.verify_settlement"} <= {

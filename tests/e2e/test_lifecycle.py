@@ -152,8 +152,20 @@ def test_the_mcp_inspector_cli_lists_and_calls_tools_over_http_and_stdio(tmp_pat
         up.stop()
 
 
-def restarted_with(data: Path, *replacements: tuple[str, str]) -> Stack:
-    """Creates a data directory, edits its clawfirst.toml, and starts `up` on it again."""
+def caps_policy(usdc_per_transaction: str, usdc_daily: str) -> str:
+    """A policy file with `up`'s caps, except USDC's."""
+    return (
+        "[defaults]\n"
+        f'per_transaction = {{ SOL = "10", USDC = "{usdc_per_transaction}", BONK = "10000000" }}\n'
+        f'daily = {{ SOL = "50", USDC = "{usdc_daily}", BONK = "100000000" }}\n'
+    )
+
+
+def restarted_with(
+    data: Path, *replacements: tuple[str, str], policy: str | None = None
+) -> Stack:
+    """Creates a data directory, edits its clawfirst.toml (and replaces its policy.toml), and
+    starts `up` on it again."""
     first = Stack(data).start()
     first.stop()
     config = data / "clawfirst.toml"
@@ -162,6 +174,8 @@ def restarted_with(data: Path, *replacements: tuple[str, str]) -> Stack:
         assert old in text, old
         text = text.replace(old, new)
     config.write_text(text)
+    if policy is not None:
+        (data / "policy.toml").write_text(policy)
     return Stack(data, port=first.port).start()
 
 
@@ -183,11 +197,7 @@ def test_underscore_tool_names_are_offered_when_configured(tmp_path):
 
 
 def test_the_daily_cap_counts_every_payment_and_names_its_rule(tmp_path):
-    up = restarted_with(
-        tmp_path / "data",
-        ('USDC = "1000 USDC"', 'USDC = "6 USDC"'),
-        ('USDC = "5000 USDC"', 'USDC = "10 USDC"'),
-    )
+    up = restarted_with(tmp_path / "data", policy=caps_policy("6", "10"))
     try:
 
         async def go():
@@ -273,11 +283,7 @@ def test_an_unsubmitted_session_expires(tmp_path):
 
 def test_the_signers_own_floor_holds_when_the_server_allows_more(tmp_path):
     # The server's caps are raised above the signer's floor (signer.toml is left as `up` wrote it).
-    up = restarted_with(
-        tmp_path / "data",
-        ('USDC = "1000 USDC"', 'USDC = "2000 USDC"'),
-        ('USDC = "5000 USDC"', 'USDC = "10000 USDC"'),
-    )
+    up = restarted_with(tmp_path / "data", policy=caps_policy("2000", "10000"))
     try:
 
         async def go():

@@ -120,6 +120,16 @@ impl Policy {
         self.spec.agents.contains_key(agent_id)
     }
 
+    /// Whether the agent's rules treat a recipient it never paid differently, so the caller
+    /// must look up [`PaymentFacts::first_payment_to_recipient`]; when not, the fact does not
+    /// change the decision and the lookup can be skipped.
+    pub fn uses_recipient_history(&self, agent_id: &AgentId) -> bool {
+        !matches!(
+            self.compiled_for(agent_id).rules.first_time,
+            crate::raw::FirstTime::Allow
+        )
+    }
+
     /// Evaluates one payment: deterministic, ordered, fail-closed; see the crate docs for the
     /// order. Denials are logged at info with the rule, other decisions at debug.
     pub fn evaluate(&self, facts: &PaymentFacts<'_>) -> Decision {

@@ -87,6 +87,22 @@ impl AdminEndpoint {
         .await
     }
 
+    /// GET on an admin path (below `/admin/v1`).
+    ///
+    /// # Errors
+    /// When the server refuses or cannot be reached.
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST of a JSON body on an admin path (below `/admin/v1`).
+    ///
+    /// # Errors
+    /// When the server refuses or cannot be reached.
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
     /// Lists agents.
     ///
     /// # Errors

@@ -20,9 +20,9 @@
 //! | `fees.compute_unit_price_micro_lamports` | 1000 | priority fee per compute unit |
 //! | `localnet.state` | `ledger.sqlite` | the embedded ledger's state |
 //! | `localnet.slot_interval_ms` | 100 | simulated slot time |
-//! | `limits.defaults.per_transaction.ASSET` | see `up` | per-payment cap, e.g. `"100 USDC"` |
-//! | `limits.defaults.daily.ASSET` | see `up` | rolling 24-hour cap |
-//! | `limits.agents.ID.*` | none | per-agent overrides |
+//! | `policy.file` | `policy.toml` | the approval policy (caps, lists, windows, tiers); reloaded when it changes; see `clawfirst_policy` |
+//! | `approvals.webhook_url` | none | receives a JSON POST per pending approval and decision |
+//! | `approvals.webhook_secret_file` | none | HMAC key for the webhook's signature header; without it notifications are unsigned |
 //! | `payees."e-mail"` | none | e-mail recipients agents may name |
 //! | `stdio.agent_id` | `demo-agent` | the identity of the stdio transport (local trust) |
 
@@ -31,8 +31,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clawfirst_core::recipient::PayeeDirectory;
-use clawfirst_core::{Address, AgentId, Amount, Asset, KeyId};
-use clawfirst_policy::{Limits, Policy};
+use clawfirst_core::{Address, AgentId, KeyId};
 use serde::Deserialize;
 
 use crate::tools::schema::ToolNaming;
@@ -93,7 +92,9 @@ pub struct RawConfig {
     #[serde(default)]
     localnet: RawLocalnet,
     #[serde(default)]
-    limits: RawLimitsSection,
+    policy: RawPolicy,
+    #[serde(default)]
+    approvals: RawApprovals,
     #[serde(default)]
     payees: BTreeMap<String, String>,
     #[serde(default)]
@@ -146,20 +147,15 @@ struct RawLocalnet {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLimitsSection {
-    #[serde(default)]
-    defaults: RawLimits,
-    #[serde(default)]
-    agents: BTreeMap<String, RawLimits>,
+struct RawPolicy {
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLimits {
-    #[serde(default)]
-    per_transaction: BTreeMap<String, String>,
-    #[serde(default)]
-    daily: BTreeMap<String, String>,
+struct RawApprovals {
+    webhook_url: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,8 +206,12 @@ pub struct Config {
     pub localnet_state: PathBuf,
     /// Simulated slot time.
     pub slot_interval_ms: u64,
-    /// Spending limits.
-    pub policy: Policy,
+    /// The approval policy file.
+    pub policy_file: PathBuf,
+    /// Where approval notifications go.
+    pub webhook_url: Option<reqwest::Url>,
+    /// The webhook's HMAC key file.
+    pub webhook_secret_file: Option<PathBuf>,
     /// E-mail payees.
     pub payees: PayeeDirectory,
     /// The stdio transport's agent.
@@ -312,7 +312,26 @@ impl Config {
             ));
         }
 
-        let policy = build_policy(raw.limits)?;
+        let webhook_url = raw
+            .approvals
+            .webhook_url
+            .as_deref()
+            .map(|u| {
+                let url =
+                    reqwest::Url::parse(u).map_err(|e| invalid("approvals.webhook_url", e))?;
+                match url.scheme() {
+                    "http" | "https" => Ok(url),
+                    _ => Err(invalid(
+                        "approvals.webhook_url",
+                        "must be an http or https URL",
+                    )),
+                }
+            })
+            .transpose()?;
+        let webhook_secret_file = raw
+            .approvals
+            .webhook_secret_file
+            .map(|p| resolve(Some(p), ""));
         let payees = build_payees(raw.payees)?;
         let stdio_agent = AgentId::new(raw.stdio.agent_id.as_deref().unwrap_or("demo-agent"))
             .map_err(|e| invalid("stdio.agent_id", e))?;
@@ -336,45 +355,13 @@ impl Config {
             compute_unit_price_micro_lamports: price,
             localnet_state: resolve(raw.localnet.state, "ledger.sqlite"),
             slot_interval_ms,
-            policy,
+            policy_file: resolve(raw.policy.file, "policy.toml"),
+            webhook_url,
+            webhook_secret_file,
             payees,
             stdio_agent,
         })
     }
-}
-
-fn build_limits(scope: &str, raw: RawLimits) -> Result<Limits, ConfigError> {
-    let mut limits = Limits::default();
-    for (kind, map, target) in [
-        (
-            "per_transaction",
-            raw.per_transaction,
-            &mut limits.per_transaction,
-        ),
-        ("daily", raw.daily, &mut limits.daily),
-    ] {
-        for (asset_key, amount_text) in map {
-            let key = format!("limits.{scope}.{kind}.{asset_key}");
-            let asset: Asset = asset_key.parse().map_err(|e| invalid(&key, e))?;
-            let amount = Amount::parse(&amount_text).map_err(|e| invalid(&key, e))?;
-            if amount.asset() != asset {
-                return Err(invalid(&key, format!("amount must be in {asset}")));
-            }
-            target.insert(asset, amount.base_units());
-        }
-    }
-    Ok(limits)
-}
-
-fn build_policy(raw: RawLimitsSection) -> Result<Policy, ConfigError> {
-    let defaults = build_limits("defaults", raw.defaults)?;
-    let mut agents = BTreeMap::new();
-    for (id, limits) in raw.agents {
-        let agent =
-            AgentId::new(id.as_str()).map_err(|e| invalid(format!("limits.agents.{id}"), e))?;
-        agents.insert(agent, build_limits(&format!("agents.{id}"), limits)?);
-    }
-    Policy::new(defaults, agents).map_err(|e| invalid("limits", e))
 }
 
 fn build_payees(raw: BTreeMap<String, String>) -> Result<PayeeDirectory, ConfigError> {

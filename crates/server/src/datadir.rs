@@ -5,6 +5,9 @@
 //! |---|---|---|
 //! | `clawfirst.toml` | 0600 | the server configuration |
 //! | `signer.toml` | 0600 | the signer configuration |
+//! | `signer-approvers.toml` | 0600 | the approvers the signer trusts above its floor |
+//! | `policy.toml` | 0600 | the approval policy |
+//! | `approvers/NAME.key` | 0600 | approver keys made by `clawfirst approvers add` |
 //! | `grant.key` | 0600 | the approval layer's grant key (hex seed) |
 //! | `wallet.key`, `wallet.pass` | 0600 | development wallet key file and passphrase (signer) |
 //! | `admin.token` | 0600 | the admin API token |
@@ -89,7 +92,7 @@ impl DataDir {
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create data directory {}", self.root.display()))?;
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
-        for name in ["grant.key", "wallet.key", "signer.toml"] {
+        for name in ["grant.key", "wallet.key", "signer.toml", "policy.toml"] {
             if self.path(name).exists() {
                 bail!(
                     "{} exists but clawfirst.toml does not: the data directory is incomplete; \
@@ -134,6 +137,13 @@ impl DataDir {
              SOL = \"50 SOL\"\n\
              USDC = \"5000 USDC\"\n\
              BONK = \"100000000 BONK\"\n\n\
+             # Above the floor a grant needs this many distinct approvals by the approvers\n\
+             # listed in signer-approvers.toml (`clawfirst approvers add` appends to it; the\n\
+             # signer rereads it when it changes). Raise `required` to the smallest quorum\n\
+             # your policy asks for above the floor.\n\
+             [approvals]\n\
+             approvers_file = \"signer-approvers.toml\"\n\
+             required = 1\n\n\
              [[keys]]\n\
              id = \"default\"\n\
              backend = \"dangerous_dev_keyfile\"\n\
@@ -142,6 +152,11 @@ impl DataDir {
             grant_pub = grant.public_key(),
         );
         write_secret(&self.path("signer.toml"), signer_toml.as_bytes())?;
+        write_secret(
+            &self.path("signer-approvers.toml"),
+            b"# Approvers the signer trusts; `clawfirst approvers add` appends here.\n",
+        )?;
+        write_secret(&self.path("policy.toml"), DEFAULT_POLICY.as_bytes())?;
 
         // 4. The admin token and a demo payee.
         let admin = random_token(32);
@@ -208,6 +223,26 @@ pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
     GrantSigner::from_seed(&seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Reads the webhook's HMAC key: a file of mode 0600 holding at least 32 bytes.
+///
+/// # Errors
+/// When the file is unreadable, readable by others, or too short.
+pub fn read_webhook_secret(path: &Path) -> Result<SecretBytes> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is readable by other users; run chmod 600 on it",
+            path.display()
+        );
+    }
+    let text = fs::read_to_string(path)?;
+    let secret = text.trim().as_bytes().to_vec();
+    if secret.len() < 32 {
+        bail!("{} must hold at least 32 bytes of secret", path.display());
+    }
+    Ok(SecretBytes::new(secret))
+}
+
 fn default_config(listen: &str, admin_hash: &str, payee: &str, wallet: &str) -> String {
     format!(
         r#"# ClawFirst server configuration, written by `clawfirst up`.
@@ -241,15 +276,12 @@ compute_unit_price_micro_lamports = 1000
 state = "ledger.sqlite"
 slot_interval_ms = 100
 
-[limits.defaults.per_transaction]
-SOL = "10 SOL"
-USDC = "1000 USDC"
-BONK = "10000000 BONK"
+[policy]
+file = "policy.toml"            # reloaded when it changes; `clawfirst policy check` first
 
-[limits.defaults.daily]
-SOL = "50 SOL"
-USDC = "5000 USDC"
-BONK = "100000000 BONK"
+[approvals]
+# webhook_url = "https://hooks.example.com/clawfirst"
+# webhook_secret_file = "webhook.secret"
 
 [payees]
 "merchant@example.com" = "{payee}"
@@ -259,3 +291,31 @@ agent_id = "demo-agent"
 "#
     )
 }
+
+/// The policy of a new data directory: the caps of a cautious start, every payment within them
+/// allowed. The commented tiers show how to require human approval.
+const DEFAULT_POLICY: &str = r#"# ClawFirst approval policy, written by `clawfirst up`.
+# Check a change with `clawfirst policy check policy.toml`; the server reloads this file when
+# it changes and keeps the previous policy if the new one does not load.
+
+[defaults]
+per_transaction = { SOL = "10", USDC = "1000", BONK = "10000000" }
+daily = { SOL = "50", USDC = "5000", BONK = "100000000" }
+
+# Human approval for larger payments (register approvers with `clawfirst approvers add`):
+#
+# [groups]
+# finance = ["alice", "bob", "carol"]
+#
+# [[defaults.tiers]]
+# name = "small"
+# up_to = { USDC = "100", SOL = "1", BONK = "1000000" }
+# action = "allow"
+#
+# [[defaults.tiers]]
+# name = "large"
+# action = "approve"
+# group = "finance"
+# approvals = 2
+# timeout = "1h"
+"#;

@@ -32,6 +32,7 @@ pub mod error;
 pub mod http;
 pub mod mcp;
 pub mod payments;
+pub mod policy_reload;
 pub mod rate_limit;
 pub mod runtime;
 pub mod signer_client;

@@ -13,16 +13,21 @@ use clawfirst_store::{SqliteOptions, Store, Synchronous};
 use tracing::info;
 
 use crate::config::{Config, Durability};
-use crate::datadir::load_grant_key;
+use crate::datadir::{load_grant_key, read_webhook_secret};
 use crate::mcp::McpApp;
 use crate::payments::{PaymentDeps, PaymentService, PaymentSettings, SettlementWatcher};
+use crate::policy_reload::{PolicyHandle, PolicyReloader};
 use crate::signer_client::SignerClient;
+use crate::webhook::{Notifier, WebhookTarget};
 
 /// How long a grant stays valid after it is issued.
 const GRANT_TTL_MS: u64 = 60_000;
 /// How often the settlement watcher runs. Callers of `verify_settlement` get fresh answers
 /// regardless; the watcher only commits budgets and expires sessions nobody asks about.
 const WATCH_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// How often the policy file is checked for changes.
+const POLICY_CHECK_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// The demo wallet's starting balances on localnet.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +61,8 @@ pub struct Services {
     /// The embedded ledger.
     pub localnet: Arc<Localnet>,
     watcher: Option<SettlementWatcher>,
+    reloader: Option<PolicyReloader>,
+    webhook: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Services {
@@ -131,7 +138,28 @@ impl Services {
                 .context("cannot fund the demo wallet")?;
         }
 
-        // 5. The payment service, recovered.
+        // 5. The policy, and where approval notifications go.
+        let policy = Arc::new(
+            PolicyHandle::from_file(&config.policy_file)
+                .map_err(|e| anyhow::anyhow!("{e}; check it with `clawfirst policy check`"))?,
+        );
+        let (notifier, webhook) = match &config.webhook_url {
+            None => (Notifier::disabled(), None),
+            Some(url) => {
+                let secret = match &config.webhook_secret_file {
+                    None => None,
+                    Some(path) => Some(read_webhook_secret(path)?),
+                };
+                let target = WebhookTarget {
+                    url: url.clone(),
+                    secret,
+                };
+                let (notifier, task) = Notifier::start(target);
+                (notifier, Some(task))
+            }
+        };
+
+        // 6. The payment service, recovered.
         let grant_signer = load_grant_key(&config.grant_key_file)?;
         let ledger: Arc<dyn Ledger> = localnet.clone();
         let payments = Arc::new(PaymentService::new(PaymentDeps {
@@ -139,7 +167,8 @@ impl Services {
             ledger,
             signer,
             grant_signer,
-            policy: config.policy.clone(),
+            policy: policy.clone(),
+            notifier,
             payees: config.payees.clone(),
             wallets,
             settings: PaymentSettings {
@@ -154,6 +183,7 @@ impl Services {
             .await
             .map_err(|e| anyhow::anyhow!("recovery failed: {e}"))?;
         let watcher = SettlementWatcher::start(payments.clone(), WATCH_INTERVAL);
+        let reloader = PolicyReloader::start(policy, store.clone(), POLICY_CHECK_INTERVAL);
         let mcp = Arc::new(McpApp::new(
             payments.clone(),
             config.tool_naming,
@@ -165,6 +195,8 @@ impl Services {
             mcp,
             localnet,
             watcher: Some(watcher),
+            reloader: Some(reloader),
+            webhook,
         })
     }
 
@@ -172,6 +204,12 @@ impl Services {
     pub async fn stop(&mut self) {
         if let Some(w) = self.watcher.take() {
             w.stop().await;
+        }
+        if let Some(r) = self.reloader.take() {
+            r.stop().await;
+        }
+        if let Some(task) = self.webhook.take() {
+            task.abort();
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use clawfirst_core::approval::SignedApproval;
 use clawfirst_core::grant::SignedGrant;
 use clawfirst_core::signer_proto::{
     MAX_FRAME_BYTES, SignerErrorCode, SignerRequest, SignerResponse,
@@ -109,12 +110,13 @@ impl SignerClient {
         key_id: &KeyId,
         message: &[u8],
         grant: SignedGrant,
+        approvals: Vec<SignedApproval>,
     ) -> Result<SignOutcome, SignerClientError> {
         let request = SignerRequest::Sign {
             key_id: key_id.clone(),
             message: B64.encode(message),
             grant,
-            approvals: Vec::new(),
+            approvals,
         };
         match self.call(&request).await? {
             SignerResponse::Signed {

@@ -76,6 +76,11 @@ impl Notifier {
         (Self { queue: Some(tx) }, task)
     }
 
+    /// Whether events go anywhere.
+    pub fn is_enabled(&self) -> bool {
+        self.queue.is_some()
+    }
+
     /// Queues one event. A full queue drops the event with a warning rather than slowing the
     /// payment path.
     pub fn notify(&self, event: Value) {

@@ -30,13 +30,16 @@ fn defaults_resolve_against_the_base_dir() {
 fn bad_values_name_their_key() {
     assert_eq!(key_of(parse("network = \"mainnet-beta\"")), "network");
     assert_eq!(
-        key_of(parse("[limits.defaults.per_transaction]\nUSDC = \"1 SOL\"")),
-        "limits.defaults.per_transaction.USDC"
+        key_of(parse(
+            "[approvals]\nwebhook_url = \"ftp://example.com/hook\""
+        )),
+        "approvals.webhook_url"
     );
     assert_eq!(
-        key_of(parse("[limits.defaults.daily]\nUSDC = \"1e3 USDC\"")),
-        "limits.defaults.daily.USDC"
+        key_of(parse("[approvals]\nwebhook_url = \"not a url\"")),
+        "approvals.webhook_url"
     );
+    assert!(key_of(parse("[limits.defaults.daily]\nUSDC = \"1 USDC\"")).contains("limits"));
     assert_eq!(
         key_of(parse("[payees]\n\"a@b.com\" = \"nope\"")),
         "payees.\"a@b.com\""
@@ -49,21 +52,22 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
-fn limits_become_a_policy() {
+fn the_policy_and_webhook_files_resolve_against_the_base_dir() {
     let config = parse(
-        "[limits.defaults.per_transaction]\nUSDC = \"100 USDC\"\n\
-         [limits.defaults.daily]\nUSDC = \"500 USDC\"",
+        "[policy]\nfile = \"rules/policy.toml\"\n\
+         [approvals]\nwebhook_url = \"https://hooks.example.com/cf\"\n\
+         webhook_secret_file = \"hook.secret\"",
     );
     let Ok(config) = config else {
         panic!("{config:?}")
     };
-    let agent = AgentId::new("x").unwrap_or_else(|_| unreachable!());
+    assert_eq!(config.policy_file, Path::new("/data/rules/policy.toml"));
     assert_eq!(
-        config
-            .policy
-            .limits_for(&agent)
-            .per_transaction
-            .get(&Asset::Usdc),
-        Some(&100_000_000)
+        config.webhook_secret_file.as_deref(),
+        Some(Path::new("/data/hook.secret"))
+    );
+    assert_eq!(
+        config.webhook_url.as_ref().map(reqwest::Url::as_str),
+        Some("https://hooks.example.com/cf")
     );
 }

@@ -27,6 +27,7 @@ use crate::mcp::{AuthenticatedAgent, Identity, McpApp, McpHandler};
 use crate::payments::PaymentService;
 
 mod admin;
+mod approvals;
 
 /// What the HTTP layer needs.
 #[derive(Clone, Debug)]
@@ -64,10 +65,13 @@ pub fn router(
             state.clone(),
             authenticate_agent,
         ));
-    let admin_routes = admin::routes().layer(middleware::from_fn_with_state(
-        state.clone(),
-        authenticate_admin,
-    ));
+    let admin_routes =
+        admin::routes()
+            .merge(approvals::routes())
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                authenticate_admin,
+            ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

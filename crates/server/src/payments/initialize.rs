@@ -35,12 +35,6 @@ impl PaymentService {
                 "is the agent's own wallet",
             ));
         }
-        if matches!(req.constraint, SettlementConstraint::DeferUntilApproval) {
-            return Err(ToolError::invalid_input(
-                "settlement_constraint",
-                "defer_until_approval needs human approvers, and none are configured",
-            ));
-        }
 
         let transfer = clawfirst_core::Transfer {
             asset: req.amount.asset(),

@@ -18,22 +18,28 @@ use std::sync::Arc;
 use clawfirst_core::grant::GrantSigner;
 use clawfirst_core::recipient::PayeeDirectory;
 use clawfirst_core::{Address, AgentId, KeyId, SessionId};
-use clawfirst_policy::Policy;
 use clawfirst_solana::ledger::Ledger;
 use clawfirst_store::{AgentStatus, Session, Store};
 use serde_json::Value;
 use tracing::warn;
 
 use crate::error::{ErrorCode, ToolError};
+use crate::policy_reload::PolicyHandle;
 use crate::signer_client::SignerClient;
+use crate::webhook::Notifier;
 
+mod approvals;
 mod authorize;
+mod execute;
+mod explain;
 mod initialize;
 mod settle;
 mod submit;
 mod view;
 mod wallet;
 
+pub use approvals::{MAX_DECISION_AGE_MS, VoteError};
+pub use explain::{ExplainRequest, explanation_json};
 pub use settle::SettlementWatcher;
 
 /// The authenticated agent on whose behalf a tool runs.
@@ -62,7 +68,8 @@ pub struct PaymentService {
     ledger: Arc<dyn Ledger>,
     signer: SignerClient,
     grant_signer: GrantSigner,
-    policy: Policy,
+    policy: Arc<PolicyHandle>,
+    notifier: Notifier,
     payees: PayeeDirectory,
     wallets: HashMap<KeyId, Address>,
     settings: PaymentSettings,
@@ -79,8 +86,10 @@ pub struct PaymentDeps {
     pub signer: SignerClient,
     /// The approval layer's grant key.
     pub grant_signer: GrantSigner,
-    /// Spending limits.
-    pub policy: Policy,
+    /// The policy in force, reloadable.
+    pub policy: Arc<PolicyHandle>,
+    /// Where approval notifications go.
+    pub notifier: Notifier,
     /// E-mail payees.
     pub payees: PayeeDirectory,
     /// Wallet addresses of the signer's keys, learned from the signer at start.
@@ -107,6 +116,7 @@ impl PaymentService {
             signer: deps.signer,
             grant_signer: deps.grant_signer,
             policy: deps.policy,
+            notifier: deps.notifier,
             payees: deps.payees,
             wallets: deps.wallets,
             settings: deps.settings,
@@ -121,6 +131,11 @@ impl PaymentService {
     /// The ledger.
     pub fn ledger(&self) -> &Arc<dyn Ledger> {
         &self.ledger
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<PolicyHandle> {
+        &self.policy
     }
 
     /// The caller's wallet key and address, refusing suspended or unknown agents.

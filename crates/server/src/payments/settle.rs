@@ -11,6 +11,7 @@ use std::time::Duration;
 use clawfirst_core::grant::CLOCK_SKEW_MS;
 use clawfirst_core::{SessionId, now_ms};
 use clawfirst_solana::ledger::Commitment;
+use clawfirst_store::approval::{APPROVAL_TIMEOUT, APPROVAL_TIMEOUT_MESSAGE};
 use clawfirst_store::{AuditEvent, Failure, Session, SessionPatch, SessionState, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -98,6 +99,7 @@ impl PaymentService {
         for s in &expired {
             debug!(session.id = %s.id, "session expired");
         }
+        self.notify_expired(&expired);
         let pending = self
             .store
             .sessions_in_states(
@@ -136,11 +138,25 @@ impl PaymentService {
             SessionState::Submitted | SessionState::Confirmed => self.refresh(session, pass).await,
             SessionState::Signed if old_enough => self.resume_signed(session).await,
             SessionState::Approved if old_enough => self.resume_approved(session).await,
-            SessionState::Initialized | SessionState::AwaitingApproval
-                if now_ms() >= session.expires_at_ms =>
-            {
+            SessionState::Initialized if now_ms() >= session.expires_at_ms => {
                 self.close(&session, SessionState::Expired, None, "session.expired")
                     .await
+            }
+            SessionState::AwaitingApproval if now_ms() >= session.expires_at_ms => {
+                let failure = Failure {
+                    code: APPROVAL_TIMEOUT.into(),
+                    message: APPROVAL_TIMEOUT_MESSAGE.into(),
+                };
+                let expired = self
+                    .close(
+                        &session,
+                        SessionState::Expired,
+                        Some((failure, "")),
+                        "approval.expired",
+                    )
+                    .await?;
+                self.notify_expired(std::slice::from_ref(&expired));
+                Ok(expired)
             }
             _ => Ok(session),
         }
@@ -289,7 +305,12 @@ impl PaymentService {
     /// An approved session whose signing outcome is unknown: ask the signer about the grant.
     async fn resume_approved(&self, session: Session) -> Result<Session, ToolError> {
         let (Some(grant_id), Some(message)) = (session.grant_id, session.message.clone()) else {
-            return Ok(session);
+            // Released by approvers or scheduled: prepared and signed only now.
+            let id = session.id.clone();
+            if let Err(e) = self.execute_approved(session).await {
+                debug!(session.id = %id, error = %e, "approved payment not executed yet");
+            }
+            return self.reload(&id).await;
         };
         match self.signer.grant_status(grant_id).await {
             Ok(GrantUse::Signed(signature)) => {

@@ -6,6 +6,7 @@
 //! rather than one that is signed again.
 
 use clawfirst_core::KeyId;
+use clawfirst_core::approval::SignedApproval;
 use clawfirst_core::grant::SignedGrant;
 use clawfirst_core::signer_proto::SignerErrorCode;
 use clawfirst_solana::LedgerError;
@@ -26,8 +27,9 @@ impl PaymentService {
         key_id: &KeyId,
         message: &[u8],
         grant: SignedGrant,
+        approvals: Vec<SignedApproval>,
     ) -> ToolResult {
-        let outcome = match self.signer.sign(key_id, message, grant).await {
+        let outcome = match self.signer.sign(key_id, message, grant, approvals).await {
             Ok(outcome) => outcome,
             Err(SignerClientError::Refused {
                 code: SignerErrorCode::FloorExceeded,
@@ -35,27 +37,18 @@ impl PaymentService {
             }) => {
                 // The signer's own limit, independent of this server's policy: a denial the
                 // agent can act on, named as a rule. The grant was not used.
-                info!(
-                    policy.rule = "signer_floor",
-                    "payment refused by the signer's floor"
-                );
                 let reason = "the payment exceeds the signing service's own limit";
-                let failure = Failure {
-                    code: ErrorCode::PolicyViolation.as_str().into(),
-                    message: reason.into(),
-                };
-                self.close(
-                    &session,
-                    SessionState::Failed,
-                    Some((failure, "signer_floor")),
-                    "signer.floor_exceeded",
-                )
-                .await?;
-                return Err(ToolError::new(
-                    ErrorCode::PolicyViolation,
-                    format!("denied by signer_floor: {reason}"),
-                )
-                .with_details(json!({ "rule": "signer_floor" })));
+                return Err(self.signer_denied(&session, "signer_floor", reason).await);
+            }
+            Err(SignerClientError::Refused {
+                code: SignerErrorCode::ApprovalRequired,
+                ..
+            }) => {
+                // Above its floor the signer wants more human approvals than this payment
+                // carries: the same limit, seen from a signer that accepts approvals.
+                let reason = "the payment exceeds the signing service's own limit for payments \
+                              without enough human approvals";
+                return Err(self.signer_denied(&session, "signer_floor", reason).await);
             }
             Err(SignerClientError::Refused {
                 code,
@@ -99,6 +92,35 @@ impl PaymentService {
         }
         self.store_signed(session, message, &outcome.signature)
             .await
+    }
+
+    /// Fails a session the signer refused for one of its own limits, naming the limit as the
+    /// rule an agent sees.
+    async fn signer_denied(&self, session: &Session, rule: &str, reason: &str) -> ToolError {
+        info!(
+            policy.rule = rule,
+            "payment refused by the signer's own limits"
+        );
+        let failure = Failure {
+            code: ErrorCode::PolicyViolation.as_str().into(),
+            message: reason.into(),
+        };
+        if let Err(e) = self
+            .close(
+                session,
+                SessionState::Failed,
+                Some((failure, rule)),
+                "signer.limit_refused",
+            )
+            .await
+        {
+            return e;
+        }
+        ToolError::new(
+            ErrorCode::PolicyViolation,
+            format!("denied by {rule}: {reason}"),
+        )
+        .with_details(json!({ "rule": rule }))
     }
 
     /// Stores the signed transaction, then submits it.

@@ -3,9 +3,12 @@
 use clawfirst_core::Amount;
 use serde_json::{Value, json};
 
-use super::PaymentService;
+use clawfirst_store::approval::{APPROVAL_REJECTED, APPROVAL_TIMEOUT};
+use clawfirst_store::{Session, SessionState};
+
+use super::approvals::approval_summary;
 use super::settle::reached_commitment;
-use clawfirst_store::Session;
+use super::{PaymentService, ToolResult, internal};
 
 impl PaymentService {
     /// The `result` object of the session-returning tools.
@@ -46,6 +49,42 @@ impl PaymentService {
             }
         }
         view
+    }
+}
+
+impl PaymentService {
+    /// The session view, with the approval block for a session that waits for approvers or
+    /// that they decided: quorum, expiry and decisions so far. Other sessions cost no extra
+    /// read.
+    pub(super) async fn full_view(&self, s: &Session) -> ToolResult {
+        let mut view = self.session_view(s);
+        let decided_by_approvers = s
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.code == APPROVAL_TIMEOUT || f.code == APPROVAL_REJECTED);
+        let waiting = s.state == SessionState::AwaitingApproval;
+        let unsigned = s.state == SessionState::Approved && s.grant_id.is_none();
+        if !(waiting || decided_by_approvers || unsigned) {
+            return Ok(view);
+        }
+        let record = self
+            .store
+            .approval_request(&s.id)
+            .await
+            .map_err(|e| internal("load approval", &e))?;
+        if let Some(map) = view.as_object_mut() {
+            if let Some(record) = &record {
+                map.insert("approval".into(), approval_summary(record));
+            }
+            if waiting {
+                map.insert("waiting_for".into(), json!("human_approval"));
+            } else if unsigned && s.execute_after_ms.is_some() {
+                map.insert("waiting_for".into(), json!("execute_after"));
+            } else if unsigned {
+                map.insert("waiting_for".into(), json!("signing"));
+            }
+        }
+        Ok(view)
     }
 }
 

@@ -85,7 +85,7 @@ async fn sign(stack: &Stack, a: &Approved) -> Result<[u8; 64], Box<dyn std::erro
     let signer = SignerClient::new(stack.config.signer_socket.clone());
     let key_id = stack.config.default_key_id.clone();
     Ok(signer
-        .sign(&key_id, &a.message, a.grant.clone())
+        .sign(&key_id, &a.message, a.grant.clone(), Vec::new())
         .await?
         .signature)
 }

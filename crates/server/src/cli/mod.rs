@@ -14,6 +14,11 @@ use crate::http::{HttpState, router};
 use crate::runtime::Services;
 use crate::up::{UpOptions, wait_for_signal};
 
+mod approvals;
+mod policy;
+
+pub use approvals::SIGNER_APPROVERS_FILE;
+
 /// ClawFirst: payments on Solana for AI agents, without keys in the agent's hands.
 #[derive(Debug, Parser)]
 #[command(name = "clawfirst", version, about)]
@@ -47,6 +52,21 @@ enum Command {
     Agents {
         #[command(subcommand)]
         command: AgentsCommand,
+    },
+    /// Register approvers: people whose signed decisions release payments that need approval.
+    Approvers {
+        #[command(subcommand)]
+        command: approvals::ApproversCommand,
+    },
+    /// Payments waiting for human approval: list, approve, reject.
+    Approvals {
+        #[command(subcommand)]
+        command: approvals::ApprovalsCommand,
+    },
+    /// The approval policy: check a file, explain a decision, reload.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
     /// Serve MCP over stdio: attaches to a running `clawfirst up` on the data directory, or
     /// runs the stack itself.
@@ -143,6 +163,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => serve(&config).await,
         Command::Agents { command } => agents(command).await,
+        Command::Approvers { command } => approvals::approvers(command).await,
+        Command::Approvals { command } => approvals::approvals(command).await,
+        Command::Policy { command } => policy::run(command).await,
         Command::Stdio { data_dir } => {
             crate::stdio::run(&data_dir.unwrap_or_else(default_data_dir)).await
         }
