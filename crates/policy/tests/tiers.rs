@@ -123,3 +123,33 @@ fn an_amount_no_tier_covers_is_denied() {
     // SOL is bounded by "small" (0.1) and "large" (5000 USD = 50 SOL) only.
     assert_eq!(denied_by(&pay("51 SOL").decide(&p)), Rule::Tier);
 }
+
+#[test]
+fn explain_reads_as_an_ordered_trace() {
+    let p = policy(TIERS);
+    let mut x = pay("20 USDC");
+    x.first = true;
+    let explanation = p.explain(&x.facts());
+    let text = explanation.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let expected = [
+        "  pass           agent_suspended        agent is active",
+        "  not_configured network_not_allowed    every network is allowed",
+        "  pass           asset_not_allowed      USDC is allowed",
+        "  pass           canary_payee           recipient is not a canary payee",
+        "  pass           recipient_blocked      recipient is not blocked",
+        "  not_configured recipient_not_allowed  no recipient allowlist",
+        "  not_configured outside_active_dates   no date window",
+        "  not_configured outside_time_window    no time-of-day window",
+        "  not_configured purpose_required       no purpose needed for this amount",
+        "  pass           per_transaction_cap    within 10000 USDC",
+        "  pass           first_time_recipient   first payment to this recipient is allowed",
+        "  needs_approval tier                   tier large: 2 of group finance within 1800 s",
+        "decision: needs approval (rule tier): 2 of group finance [alice, bob, carol], expires after 1800 s",
+    ];
+    assert_eq!(&lines[..lines.len() - 1], expected);
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("policy version: {}", p.version()).as_str())
+    );
+}
