@@ -265,11 +265,12 @@ impl Policy {
                     }
                 },
             };
-            let cap_text = || match budget.measure {
-                Measure::BaseUnits => format_amount(asset, budget.cap),
-                Measure::UsdMicros => format_usd(budget.cap),
-                Measure::Count => format!("{} payments", budget.cap),
+            let in_measure = |value: u64| match budget.measure {
+                Measure::BaseUnits => format_amount(asset, value),
+                Measure::UsdMicros => format_usd(value),
+                Measure::Count => format!("{value} payments"),
             };
+            let cap_text = || in_measure(budget.cap);
             match facts
                 .usage
                 .and_then(|u| u.used(budget.measure, budget.window_ms))
@@ -286,7 +287,11 @@ impl Policy {
                     );
                 }
                 Some(used) => t.step(budget.rule, Pass, || {
-                    format!("{} used of {}; reserve on authorization", used, cap_text())
+                    format!(
+                        "{} used of {}; reserve on authorization",
+                        in_measure(used),
+                        cap_text()
+                    )
                 }),
                 None => t.step(budget.rule, Pass, || {
                     format!("cap {}; reserve on authorization", cap_text())
