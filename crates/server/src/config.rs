@@ -20,11 +20,15 @@
 //! | `fees.compute_unit_price_micro_lamports` | 1000 | priority fee per compute unit |
 //! | `localnet.state` | `ledger.sqlite` | the embedded ledger's state |
 //! | `localnet.slot_interval_ms` | 100 | simulated slot time |
-//! | `policy.file` | `policy.toml` | the approval policy (caps, lists, windows, tiers); reloaded when it changes; see `clawfirst_policy` |
-//! | `approvals.webhook_url` | none | receives a JSON POST per pending approval and decision |
-//! | `approvals.webhook_secret_file` | none | HMAC key for the webhook's signature header; without it notifications are unsigned |
+//! | `policy.file` | `policy.toml` | the approval policy; reloaded when it changes |
+//! | `approvals.webhook_url` | none | a JSON POST per pending approval and decision |
+//! | `approvals.webhook_secret_file` | none | HMAC key of the webhook's signature header |
 //! | `payees."e-mail"` | none | e-mail recipients agents may name |
 //! | `stdio.agent_id` | `demo-agent` | the identity of the stdio transport (local trust) |
+//!
+//! The policy file's own reference (caps, lists, windows, tiers, approver groups) is in the
+//! `clawfirst_policy` crate. Without `approvals.webhook_secret_file` notifications are sent
+//! unsigned, and a receiver cannot tell them from forgeries.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

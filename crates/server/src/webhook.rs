@@ -124,7 +124,8 @@ async fn deliver(client: &reqwest::Client, target: &WebhookTarget, event: &Value
                 return;
             }
             Ok(response) => {
-                info!(webhook.event = %kind, attempt, status = %response.status(), "webhook refused")
+                let status = response.status();
+                info!(webhook.event = %kind, attempt, %status, "webhook refused");
             }
             Err(e) => info!(webhook.event = %kind, attempt, error = %e, "webhook unreachable"),
         }

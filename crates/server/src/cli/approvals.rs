@@ -6,18 +6,18 @@
 //! statement through the admin API. The server counts it; the signer checks it again against
 //! its own list of approvers.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use clawfirst_core::approval::{ApprovalDecision, ApprovalStatement, ApproverKey};
 use clawfirst_core::{Address, AgentId, Amount, KeyId, SessionId, Transfer, now_ms};
 use serde_json::{Value, json};
 
 use crate::admin_client::AdminEndpoint;
-use crate::datadir::{default_data_dir, write_secret};
+use crate::datadir::default_data_dir;
+
+use super::approver_files::{create_key_file, read_key_file, trust_in_signer};
 
 /// The approvers file of the signer that `clawfirst up` runs, in its data directory.
 pub const SIGNER_APPROVERS_FILE: &str = "signer-approvers.toml";
@@ -359,49 +359,4 @@ fn describe(p: &Value) -> String {
 
 fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
-}
-
-fn create_key_file(dir: &Path, name: &str, key: &ApproverKey) -> Result<PathBuf> {
-    let folder = dir.join("approvers");
-    fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    fs::set_permissions(&folder, fs::Permissions::from_mode(0o700))?;
-    let path = folder.join(format!("{name}.key"));
-    if path.exists() {
-        bail!(
-            "{} exists: pick another name, or register that key with --public-key",
-            path.display()
-        );
-    }
-    write_secret(&path, key.to_file_text().expose().as_bytes())?;
-    Ok(path)
-}
-
-fn read_key_file(path: &Path) -> Result<ApproverKey> {
-    let meta = fs::metadata(path).with_context(|| {
-        format!(
-            "cannot read the approver key {}; pass --key-file",
-            path.display()
-        )
-    })?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "{} is readable by other users; run chmod 600 on it",
-            path.display()
-        );
-    }
-    let text = fs::read_to_string(path)?;
-    ApproverKey::from_file_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-/// Appends the approver to the signer's approvers file; the signer reloads it when it
-/// changes.
-fn trust_in_signer(file: &Path, name: &str, public_key: &Address) -> Result<()> {
-    let current =
-        fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    if current.contains(&public_key.to_string()) {
-        return Ok(());
-    }
-    let updated =
-        format!("{current}\n[[approver]]\nname = \"{name}\"\npublic_key = \"{public_key}\"\n");
-    crate::datadir::replace_secret(file, updated.as_bytes())
 }

@@ -15,6 +15,7 @@ use crate::runtime::Services;
 use crate::up::{UpOptions, wait_for_signal};
 
 mod approvals;
+mod approver_files;
 mod policy;
 
 pub use approvals::SIGNER_APPROVERS_FILE;

@@ -33,6 +33,8 @@ mod authorize;
 mod execute;
 mod explain;
 mod initialize;
+mod outcome;
+mod recover;
 mod settle;
 mod submit;
 mod view;

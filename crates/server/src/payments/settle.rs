@@ -1,4 +1,5 @@
-//! Settlement: `verify_settlement`, the background watcher, and crash recovery.
+//! Settlement: `verify_settlement` and the background watcher (crash recovery is in
+//! `recover`).
 //!
 //! A session advances from `submitted` to `confirmed` and `finalized` as the ledger reports
 //! commitments; finalization commits its budget reservation. A signature the ledger does not
@@ -8,18 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawfirst_core::grant::CLOCK_SKEW_MS;
 use clawfirst_core::{SessionId, now_ms};
 use clawfirst_solana::ledger::Commitment;
 use clawfirst_store::approval::{APPROVAL_TIMEOUT, APPROVAL_TIMEOUT_MESSAGE};
 use clawfirst_store::{AuditEvent, Failure, Session, SessionPatch, SessionState, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, instrument, warn};
 
 use super::{Caller, PaymentService, ToolResult, internal};
 use crate::error::ToolError;
-use crate::signer_client::GrantUse;
 
 /// Sessions left in `approved` or `signed` for this long are considered abandoned by the call
 /// that created them and are resolved by the watcher.
@@ -51,38 +50,6 @@ impl PaymentService {
             map.insert("requested_commitment".into(), json!(wanted));
         }
         Ok(view)
-    }
-
-    /// Resolves every session a crash may have left mid-way. Run once at start, before
-    /// serving.
-    ///
-    /// # Errors
-    /// A store failure.
-    pub async fn recover(&self) -> Result<usize, ToolError> {
-        let pending = self
-            .store
-            .sessions_in_states(
-                &[
-                    SessionState::Approved,
-                    SessionState::Signed,
-                    SessionState::Submitted,
-                    SessionState::Confirmed,
-                ],
-                usize::MAX,
-            )
-            .await
-            .map_err(|e| internal("list sessions to recover", &e))?;
-        let count = pending.len();
-        for session in pending {
-            let id = session.id.clone();
-            if let Err(e) = self.advance(session, 0, Pass::OnDemand).await {
-                warn!(session.id = %id, error = %e, "recovery left the session for later");
-            }
-        }
-        if count > 0 {
-            info!(sessions = count, "recovered sessions after restart");
-        }
-        Ok(count)
     }
 
     /// One pass of the watcher: expire due sessions, advance submitted ones, resolve
@@ -163,7 +130,7 @@ impl PaymentService {
     }
 
     /// Applies the ledger's view of a submitted transaction.
-    async fn refresh(&self, session: Session, pass: Pass) -> Result<Session, ToolError> {
+    pub(super) async fn refresh(&self, session: Session, pass: Pass) -> Result<Session, ToolError> {
         let Some(signature) = session.signature.clone() else {
             return Ok(session);
         };
@@ -221,7 +188,7 @@ impl PaymentService {
     }
 
     /// A signature the ledger does not know fails only once its blockhash can no longer land.
-    async fn fail_if_unlandable(&self, session: Session) -> Result<Session, ToolError> {
+    pub(super) async fn fail_if_unlandable(&self, session: Session) -> Result<Session, ToolError> {
         let Some(message) = session.message.as_deref() else {
             return Ok(session);
         };
@@ -256,105 +223,7 @@ impl PaymentService {
         }
     }
 
-    /// A signed transaction that may never have been sent: look it up, send it again if it can
-    /// still land (the same bytes, so the ledger can only apply it once), or fail it.
-    async fn resume_signed(&self, session: Session) -> Result<Session, ToolError> {
-        let Some(signature) = session.signature.clone() else {
-            return Ok(session);
-        };
-        match self.ledger.status(&signature).await {
-            Ok(Some(_)) => {
-                let audit = AuditEvent::system("ledger.submitted")
-                    .session(&session.id)
-                    .details(json!({ "signature": signature, "recovered": true }));
-                let submitted = self
-                    .move_to(
-                        &session,
-                        SessionState::Submitted,
-                        SessionPatch::default(),
-                        audit,
-                    )
-                    .await?;
-                self.refresh(submitted, Pass::OnDemand).await
-            }
-            Ok(None) => {
-                let still_valid = match session
-                    .message
-                    .as_deref()
-                    .map(clawfirst_solana::decode::decode_payment)
-                {
-                    Some(Ok(decoded)) => self
-                        .ledger
-                        .is_blockhash_valid(&decoded.recent_blockhash)
-                        .await
-                        .unwrap_or(true),
-                    _ => true,
-                };
-                if still_valid {
-                    match self.submit(session.clone()).await {
-                        Ok(_) | Err(_) => self.reload(&session.id).await,
-                    }
-                } else {
-                    self.fail_if_unlandable(session).await
-                }
-            }
-            Err(_) => Ok(session),
-        }
-    }
-
-    /// An approved session whose signing outcome is unknown: ask the signer about the grant.
-    async fn resume_approved(&self, session: Session) -> Result<Session, ToolError> {
-        let (Some(grant_id), Some(message)) = (session.grant_id, session.message.clone()) else {
-            // Released by approvers or scheduled: prepared and signed only now.
-            let id = session.id.clone();
-            if let Err(e) = self.execute_approved(session).await {
-                debug!(session.id = %id, error = %e, "approved payment not executed yet");
-            }
-            return self.reload(&id).await;
-        };
-        match self.signer.grant_status(grant_id).await {
-            Ok(GrantUse::Signed(signature)) => {
-                let _ = self
-                    .store_signed(session.clone(), &message, &signature)
-                    .await;
-                self.reload(&session.id).await
-            }
-            Ok(GrantUse::UsedWithoutSignature) => {
-                let failure = Failure {
-                    code: "SIGNATURE_FAILED".into(),
-                    message: "the signer failed".into(),
-                };
-                self.close(
-                    &session,
-                    SessionState::Failed,
-                    Some((failure, "")),
-                    "signer.failed",
-                )
-                .await
-            }
-            Ok(GrantUse::Unused) => {
-                let grant_dead =
-                    session.updated_at_ms + self.settings.grant_ttl_ms + CLOCK_SKEW_MS < now_ms();
-                if !grant_dead {
-                    return Ok(session);
-                }
-                let failure = Failure {
-                    code: "SIGNATURE_FAILED".into(),
-                    message: "the grant expired unused".into(),
-                };
-                self.close(
-                    &session,
-                    SessionState::Failed,
-                    Some((failure, "")),
-                    "grant.expired",
-                )
-                .await
-            }
-            Err(_) => Ok(session),
-        }
-    }
-
-    async fn move_to(
+    pub(super) async fn move_to(
         &self,
         session: &Session,
         to: SessionState,
@@ -372,7 +241,7 @@ impl PaymentService {
         }
     }
 
-    async fn reload(&self, id: &SessionId) -> Result<Session, ToolError> {
+    pub(super) async fn reload(&self, id: &SessionId) -> Result<Session, ToolError> {
         self.store
             .session(id)
             .await
