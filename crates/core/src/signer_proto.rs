@@ -150,7 +150,10 @@ mod tests {
             r#"{"op":"public_key","key_id":"default","extra":1}"#,
             r#"{"op":"grant_status","grant_id":"00","extra":1}"#,
             r#"{"op":"unknown"}"#,
-            r#"{"op":"sign","key_id":"k","message":"","grant":{"body":"","signature":""},"approvals":[{"statement":"","signature":"","extra":1}]}"#,
+            concat!(
+                r#"{"op":"sign","key_id":"k","message":"","grant":{"body":"","signature":""},"#,
+                r#""approvals":[{"statement":"","signature":"","extra":1}]}"#
+            ),
         ] {
             assert!(
                 serde_json::from_str::<SignerRequest>(line).is_err(),

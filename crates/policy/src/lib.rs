@@ -52,24 +52,48 @@
 //! |---|---|---|
 //! | `networks` | every network | network allowlist; others are denied |
 //! | `canaries` | none | operator-wide canary payees: any attempt denies and trips the breaker |
-//! | `prices.<ASSET>` | none | USD per whole unit; USDC is always 1 (another value is an error); required for every allowed asset of a rule set that uses USD rules |
+//! | `prices.<ASSET>` | none | USD per whole unit; USDC is always 1 (another value is an error) |
 //! | `groups.<name>` | none | approver names of a group (non-empty); keys are held by the server |
-//! | `defaults.assets` | assets with a `per_transaction` cap | asset allowlist; every listed asset needs a `per_transaction` cap |
-//! | `defaults.per_transaction.<ASSET>` | none | most one payment may move; an asset without one is not allowed |
-//! | `defaults.hourly` / `daily` / `weekly` / `monthly` `.<ASSET>` | none | rolling caps (1 h, 24 h, 7 d, 30 d) per asset, counting reserved but unsettled payments; must not be below the per-transaction cap |
-//! | `defaults.usd.per_transaction` / `hourly` / `daily` / `weekly` / `monthly` | none | the same caps in USD over all assets |
-//! | `defaults.payments.per_minute` / `per_hour` / `per_day` / `per_week` / `per_month` | none | payment-count caps over all assets |
-//! | `defaults.recipients.allow` | empty (any) | if non-empty only these addresses or directory e-mails may be paid |
+//! | `defaults.assets` | assets with a `per_transaction` cap | asset allowlist |
+//! | `defaults.per_transaction.<ASSET>` | none | most one payment may move |
+//! | `defaults.<window>.<ASSET>` | none | rolling caps per asset |
+//! | `defaults.usd.<cap>` | none | the per-transaction and rolling caps in USD over all assets |
+//! | `defaults.payments.<per>` | none | payment-count caps over all assets |
+//! | `defaults.recipients.allow` | empty (any) | if non-empty only these may be paid |
 //! | `defaults.recipients.block` | empty | addresses or e-mails never paid; wins over `allow` |
-//! | `defaults.recipients.first_time` | `"allow"` | `"approve"` (needs `approval`) or `"deny"` for a recipient the agent never paid |
-//! | `defaults.purpose_required_above.<ASSET>` | none | above this amount the agent must state a purpose |
+//! | `defaults.recipients.first_time` | `"allow"` | `"approve"` or `"deny"`: see below |
+//! | `defaults.purpose_required_above.<ASSET>` | none | above this the agent must state a purpose |
 //! | `defaults.purpose_required_above_usd` | none | the same in USD |
-//! | `defaults.time_windows` | always | list of `{ days, from, to, utc_offset }`; a payment must fall in one; `to` is exclusive, `24:00` allowed; `from > to` wraps midnight into the next day; offset defaults to `+00:00` |
+//! | `defaults.time_windows` | always | list of `{ days, from, to, utc_offset }` |
 //! | `defaults.active_from` / `active_until` | unbounded | inclusive UTC dates `YYYY-MM-DD` |
-//! | `defaults.approval` | none | `{ group, approvals = 1, timeout = "1h" }`: who approves first-time recipients and payments the agent defers |
-//! | `defaults.tiers` | none | ordered `[[tiers]]`: `name`, `up_to = { ASSET = amount }` and/or `up_to_usd`, `action` = `allow` / `approve` / `deny`, and for `approve` `group`, `approvals`, `timeout` (each defaulting to the `approval` table's); the first tier the payment fits wins; a payment fits when it is within every bound set, and an asset not named in `up_to` does not fit; no bound is a catch-all; a payment no tier fits is denied |
+//! | `defaults.approval` | none | `{ group, approvals = 1, timeout = "1h" }`: who approves |
+//! | `defaults.tiers` | none | ordered `[[tiers]]`; the first tier the payment fits wins |
 //! | `defaults.canaries` | none | more canary payees, added to the operator-wide ones |
-//! | `agents.<id>.*` | the defaults | any `defaults` key; per-asset maps and the `usd`, `payments` and `recipients` tables merge key by key, `canaries` add up, anything else replaces the default |
+//! | `agents.<id>.*` | the defaults | any `defaults` key, merged with the defaults as below |
+//!
+//! Notes on the keys above:
+//!
+//! - `prices`: a rule set that uses USD rules needs a price for every asset it allows.
+//! - `assets`: every listed asset needs a `per_transaction` cap; an asset without one is not
+//!   allowed.
+//! - `<window>` is `hourly`, `daily`, `weekly` or `monthly`: rolling caps over 1 h, 24 h, 7 d and
+//!   30 d that count reserved but unsettled payments; none may be below the per-transaction cap.
+//! - `usd.<cap>`: `<cap>` is `per_transaction`, `hourly`, `daily`, `weekly` or `monthly`.
+//! - `payments.<per>`: `<per>` is `per_minute`, `per_hour`, `per_day`, `per_week` or
+//!   `per_month`.
+//! - `recipients.allow` lists addresses or directory e-mails.
+//! - `recipients.first_time` applies to a recipient the agent never paid; `"approve"` needs an
+//!   `approval` table.
+//! - `time_windows`: a payment must fall in one window; `to` is exclusive, `24:00` is allowed;
+//!   `from > to` wraps midnight into the next day; `utc_offset` defaults to `+00:00`.
+//! - `approval` names who approves first-time recipients and payments the agent defers.
+//! - `tiers`: each has a `name`, `up_to = { ASSET = amount }` and/or `up_to_usd`, and an
+//!   `action` of `allow`, `approve` or `deny`; an `approve` tier also takes `group`, `approvals`
+//!   and `timeout`, each defaulting to the `approval` table's. A payment fits a tier when it is
+//!   within every bound set, and an asset not named in `up_to` does not fit; a tier with no bound
+//!   is a catch-all; a payment no tier fits is denied.
+//! - `agents.<id>`: per-asset maps and the `usd`, `payments` and `recipients` tables merge with
+//!   the defaults key by key, `canaries` add up, anything else replaces the default.
 //!
 //! Without tiers, every payment that passes the other rules is allowed (rule `caps`).
 

@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 
-const BASE: &str = "[groups]\nfinance = [\"alice\", \"bob\"]\n\n[defaults]\nper_transaction = { USDC = \"100\" }\napproval = { group = \"finance\" }\n";
+const BASE: &str = "[groups]\nfinance = [\"alice\", \"bob\"]\n\n[defaults]\n\
+                    per_transaction = { USDC = \"100\" }\napproval = { group = \"finance\" }\n";
 
 #[test]
 fn validation_errors_name_the_field() {
@@ -15,11 +16,13 @@ fn validation_errors_name_the_field() {
         ),
         (
             "[defaults]\nper_transaction = { DOGE = \"1\" }\n",
-            "test.toml: defaults.per_transaction.DOGE: unknown asset \"DOGE\": expected SOL, USDC or BONK",
+            "test.toml: defaults.per_transaction.DOGE: unknown asset \"DOGE\": \
+             expected SOL, USDC or BONK",
         ),
         (
             "[defaults]\nper_transaction = { USDC = \"100\" }\ndaily = { USDC = \"50\" }\n",
-            "test.toml: defaults.per_transaction.USDC: the per-transaction cap of 100 USDC is above the daily cap of 50 USDC",
+            "test.toml: defaults.per_transaction.USDC: the per-transaction cap of 100 USDC \
+             is above the daily cap of 50 USDC",
         ),
         (
             "[defaults]\nper_transaction = { USDC = \"1e3\" }\n",
@@ -38,15 +41,20 @@ fn validation_errors_name_the_field() {
             "test.toml: groups.finance: a group needs at least one approver",
         ),
         (
-            "[defaults]\nper_transaction = { USDC = \"1\" }\nrecipients.block = [\"not-an-address\"]\n",
-            "test.toml: defaults.recipients.block[0]: recipient is not a valid Solana address: address must be 32 to 44 base58 characters, got 14",
+            "[defaults]\nper_transaction = { USDC = \"1\" }\n\
+             recipients.block = [\"not-an-address\"]\n",
+            "test.toml: defaults.recipients.block[0]: recipient is not a valid Solana address: \
+             address must be 32 to 44 base58 characters, got 14",
         ),
         (
-            "[defaults]\nper_transaction = { USDC = \"1\" }\ntime_windows = [{ days = [\"mon\"], from = \"09:00\", to = \"09:00\" }]\n",
-            "test.toml: defaults.time_windows[0].to: from and to are equal: the window would be empty (use 00:00 to 24:00 for a whole day)",
+            "[defaults]\nper_transaction = { USDC = \"1\" }\n\
+             time_windows = [{ days = [\"mon\"], from = \"09:00\", to = \"09:00\" }]\n",
+            "test.toml: defaults.time_windows[0].to: from and to are equal: \
+             the window would be empty (use 00:00 to 24:00 for a whole day)",
         ),
         (
-            "[defaults]\nper_transaction = { USDC = \"1\" }\nactive_from = \"2027-01-01\"\nactive_until = \"2026-01-01\"\n",
+            "[defaults]\nper_transaction = { USDC = \"1\" }\n\
+             active_from = \"2027-01-01\"\nactive_until = \"2026-01-01\"\n",
             "test.toml: defaults.active_from: active_from is after active_until",
         ),
         (
@@ -55,7 +63,8 @@ fn validation_errors_name_the_field() {
         ),
         (
             "[defaults]\nper_transaction = { USDC = \"1\" }\nrecipients.first_time = \"approve\"\n",
-            "test.toml: defaults.recipients.first_time: \"approve\" needs an approval table naming the approver group",
+            "test.toml: defaults.recipients.first_time: \
+             \"approve\" needs an approval table naming the approver group",
         ),
         (
             "[defaults]\nper_transaction = { SOL = \"1\" }\nusd = { daily = \"10\" }\n",
@@ -69,26 +78,31 @@ fn validation_errors_name_the_field() {
 
 #[test]
 fn tier_and_agent_errors_name_the_agent_and_index() {
-    let tiers = "[[agents.bot-1.tiers]]\nname = \"a\"\nup_to = { USDC = \"1\" }\naction = \"allow\"\n\
+    let tiers = "[[agents.bot-1.tiers]]\nname = \"a\"\n\
+                 up_to = { USDC = \"1\" }\naction = \"allow\"\n\
                  [[agents.bot-1.tiers]]\nname = \"b\"\naction = \"allow\"\n";
     let cases: &[(String, &str)] = &[
         (
             format!(
                 "{tiers}[[agents.bot-1.tiers]]\nname = \"c\"\naction = \"approve\"\napprovals = 3\n"
             ),
-            "test.toml: agents.bot-1.tiers[2].approvals: must be between 1 and the 2 member(s) of group finance",
+            "test.toml: agents.bot-1.tiers[2].approvals: \
+             must be between 1 and the 2 member(s) of group finance",
         ),
         (
             format!(
                 "{tiers}[[agents.bot-1.tiers]]\nname = \"c\"\naction = \"approve\"\napprovals = 0\n"
             ),
-            "test.toml: agents.bot-1.tiers[2].approvals: must be between 1 and the 2 member(s) of group finance",
+            "test.toml: agents.bot-1.tiers[2].approvals: \
+             must be between 1 and the 2 member(s) of group finance",
         ),
         (
             format!(
-                "{tiers}[[agents.bot-1.tiers]]\nname = \"c\"\naction = \"approve\"\ngroup = \"legal\"\n"
+                "{tiers}[[agents.bot-1.tiers]]\nname = \"c\"\n\
+                 action = \"approve\"\ngroup = \"legal\"\n"
             ),
-            "test.toml: agents.bot-1.tiers[2].group: unknown group \"legal\"; define it under [groups]",
+            "test.toml: agents.bot-1.tiers[2].group: \
+             unknown group \"legal\"; define it under [groups]",
         ),
         (
             format!("{tiers}[[agents.bot-1.tiers]]\nname = \"a\"\naction = \"deny\"\n"),
@@ -96,11 +110,13 @@ fn tier_and_agent_errors_name_the_agent_and_index() {
         ),
         (
             "[agents.\"bad id!\"]\n".to_owned(),
-            "test.toml: agents.bad id!: agent id may contain only letters, digits, '.', '_' and '-'",
+            "test.toml: agents.bad id!: \
+             agent id may contain only letters, digits, '.', '_' and '-'",
         ),
         (
             "[agents.bot-1]\npayments = { per_hour = 0 }\n".to_owned(),
-            "test.toml: agents.bot-1.payments.per_hour: a count cap of zero would deny every payment; remove the asset or agent instead",
+            "test.toml: agents.bot-1.payments.per_hour: a count cap of zero would deny \
+             every payment; remove the asset or agent instead",
         ),
     ];
     for (extra, expected) in cases {
@@ -130,7 +146,8 @@ fn syntax_and_shape_errors_carry_line_and_column() {
 fn version_ignores_formatting_and_changes_with_content() {
     let a = policy(BASE).version();
     let reordered = "[defaults]\napproval = { approvals = 1, group = \"finance\" }\n\n\n\
-                     per_transaction.USDC = \"100.000\"   # comment\n[groups]\nfinance = [\"alice\",\"bob\"]\n";
+                     per_transaction.USDC = \"100.000\"   # comment\n\
+                     [groups]\nfinance = [\"alice\",\"bob\"]\n";
     assert_eq!(policy(reordered).version(), a);
     assert_eq!(a.to_string().len(), 16);
     assert!(a.to_hex().starts_with(&a.to_string()) && a.to_hex().len() == 64);
@@ -173,12 +190,20 @@ fn warnings_name_shadowed_and_unreachable_rules() {
         .collect();
     let expected = [
         "defaults.tiers[1]: never applies: tier small covers every amount it covers".to_owned(),
-        "defaults.tiers[2].up_to: the bound is above the per-transaction cap of every asset it names; the part above the cap can never be reached".to_owned(),
+        "defaults.tiers[2].up_to: the bound is above the per-transaction cap of every asset \
+         it names; the part above the cap can never be reached"
+            .to_owned(),
         "defaults.tiers[4]: never applies: it comes after the catch-all tier rest".to_owned(),
-        "defaults.purpose_required_above.USDC: never fires: at or above the per-transaction cap of 100 USDC".to_owned(),
-        format!("defaults.recipients.allow: {} is also blocked, and the blocklist wins", address(4)),
+        "defaults.purpose_required_above.USDC: never fires: \
+         at or above the per-transaction cap of 100 USDC"
+            .to_owned(),
+        format!(
+            "defaults.recipients.allow: {} is also blocked, and the blocklist wins",
+            address(4)
+        ),
         "defaults.per_transaction.SOL: never applies: SOL is not in the asset allowlist".to_owned(),
-        "agents.same: this override changes nothing: the agent's rules equal the defaults".to_owned(),
+        "agents.same: this override changes nothing: the agent's rules equal the defaults"
+            .to_owned(),
         "groups.idle: no approval table or tier refers to this group".to_owned(),
     ];
     assert_eq!(warnings, expected);

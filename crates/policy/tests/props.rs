@@ -26,7 +26,10 @@ payments = {{ per_minute = 30 }}
 recipients.block = ["{blocked}"]
 recipients.first_time = "approve"
 purpose_required_above = {{ USDC = "10" }}
-time_windows = [{{ days = ["mon","tue","wed","thu","fri"], from = "08:00", to = "18:00", utc_offset = "+01:00" }}, {{ days = ["sat"], from = "22:00", to = "02:00" }}]
+time_windows = [
+{{ days = ["mon","tue","wed","thu","fri"], from = "08:00", to = "18:00", utc_offset = "+01:00" }},
+{{ days = ["sat"], from = "22:00", to = "02:00" }},
+]
 active_from = "2026-01-01"
 active_until = "2027-12-31"
 approval = {{ group = "ops" }}
@@ -66,7 +69,11 @@ proptest! {
     #[test]
     fn explain_decides_as_evaluate(
         agent in prop_oneof![Just("a1"), Just("a2")],
-        state in prop_oneof![8 => Just(AgentState::Active), 1 => Just(AgentState::Suspended), 1 => Just(AgentState::BreakerOpen)],
+        state in prop_oneof![
+            8 => Just(AgentState::Active),
+            1 => Just(AgentState::Suspended),
+            1 => Just(AgentState::BreakerOpen)
+        ],
         network in prop_oneof![Just("devnet"), Just("mainnet")],
         asset in prop_oneof![Just(Asset::Usdc), Just(Asset::Sol), Just(Asset::Bonk)],
         units in 1u64..200_000_000_000,
@@ -80,9 +87,14 @@ proptest! {
     ) {
         let policy = &*POLICY;
         let agent_id = AgentId::new(agent).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let amount = Amount::from_base_units(asset, units).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let amount = Amount::from_base_units(asset, units)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let recipient = Address::new([recipient; 32]);
-        let usage = used.map(|u| Usage::new().with(Measure::BaseUnits, HOUR_MS, u).with(Measure::UsdMicros, DAY_MS, u));
+        let usage = used.map(|u| {
+            Usage::new()
+                .with(Measure::BaseUnits, HOUR_MS, u)
+                .with(Measure::UsdMicros, DAY_MS, u)
+        });
         let facts = PaymentFacts {
             agent_id: &agent_id,
             agent_state: state,
@@ -109,7 +121,10 @@ proptest! {
 
     #[test]
     fn loading_a_mutated_valid_file_never_panics(
-        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..4, "\\PC{0,6}"), 1..6),
+        edits in proptest::collection::vec(
+            (any::<prop::sample::Index>(), 0usize..4, "\\PC{0,6}"),
+            1..6,
+        ),
     ) {
         let mut text = rich_policy();
         for (at, kind, piece) in edits {

@@ -95,7 +95,8 @@ fn agent_canaries_add_to_the_operator_canaries() {
 #[test]
 fn blocklist_then_allowlist_by_address_or_email() {
     let text = with(&format!(
-        "recipients.allow = [\"{}\", \"vendor@example.com\", \"{}\"]\nrecipients.block = [\"{}\"]\n",
+        "recipients.allow = [\"{}\", \"vendor@example.com\", \"{}\"]\n\
+         recipients.block = [\"{}\"]\n",
         address(1),
         address(3),
         address(3)
@@ -131,7 +132,8 @@ fn date_window_is_inclusive() {
 #[test]
 fn time_windows_in_a_utc_offset() {
     let p = policy(&with(
-        "time_windows = [{ days = [\"mon\"], from = \"08:00\", to = \"13:00\", utc_offset = \"+01:00\" }]\n",
+        "time_windows = [{ days = [\"mon\"], from = \"08:00\", to = \"13:00\", \
+         utc_offset = \"+01:00\" }]\n",
     ));
     // Noon UTC is 13:00 local: the end is exclusive.
     assert_eq!(
@@ -199,7 +201,8 @@ fn per_transaction_caps_asset_then_usd() {
 #[test]
 fn rolling_and_count_caps_are_returned_as_budgets_and_checked_against_usage() {
     let p = policy(&format!(
-        "[prices]\nSOL = \"150\"\n{BASE}hourly = {{ USDC = \"150\" }}\ndaily = {{ USDC = \"500\" }}\n\
+        "[prices]\nSOL = \"150\"\n{BASE}hourly = {{ USDC = \"150\" }}\n\
+         daily = {{ USDC = \"500\" }}\n\
          usd = {{ daily = \"1000\" }}\npayments = {{ per_minute = 3 }}\n"
     ));
     let Decision::Allow(permit) = pay("50 USDC").decide(&p) else {
@@ -310,7 +313,8 @@ fn defer_until_approval_needs_approvers() {
 #[test]
 fn per_agent_override_merges_per_asset_and_replaces_the_rest() {
     let p = policy(&with(
-        "daily = { USDC = \"500\" }\n[agents.strict]\nper_transaction = { USDC = \"5\" }\nassets = [\"USDC\"]\n",
+        "daily = { USDC = \"500\" }\n[agents.strict]\nper_transaction = { USDC = \"5\" }\n\
+         assets = [\"USDC\"]\n",
     ));
     assert_eq!(
         denied_by(&pay("6 USDC").by("strict").decide(&p)),

@@ -145,7 +145,8 @@ fn explain_reads_as_an_ordered_trace() {
         "  pass           per_transaction_cap    within 10000 USDC",
         "  pass           first_time_recipient   first payment to this recipient is allowed",
         "  needs_approval tier                   tier large: 2 of group finance within 1800 s",
-        "decision: needs approval (rule tier): 2 of group finance [alice, bob, carol], expires after 1800 s",
+        "decision: needs approval (rule tier): \
+         2 of group finance [alice, bob, carol], expires after 1800 s",
     ];
     assert_eq!(&lines[..lines.len() - 1], expected);
     assert_eq!(

@@ -216,8 +216,8 @@ impl Store {
     /// The atomic budget step: in one transaction that excludes every other writer (in this
     /// process and in others sharing the database), checks that the session's amount fits in
     /// every window of `reservation`, counting the agent's reserved and committed amounts in
-    /// each window's [`Measure`]; then reserves it (with its USD value), moves the session from `expected` to `to` and
-    /// appends `audit`. The time of the step is `audit.at_ms`.
+    /// each window's [`Measure`]; then reserves it (with its USD value), moves the session from
+    /// `expected` to `to` and appends `audit`. The time of the step is `audit.at_ms`.
     ///
     /// `Ok(Err(CapExceeded))` names the first window that would be exceeded; nothing is
     /// written, and the caller records the denial (typically by a move to `rejected`).

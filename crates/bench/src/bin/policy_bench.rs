@@ -84,7 +84,8 @@ fn run_bench(args: &Args) -> anyhow::Result<()> {
         let sample = run::requests(&set, args.agents, args.verify, args.seed ^ 0xA5A5)?;
         let allowed = run::verify(&engines, &sample)?;
         notes.push(format!(
-            "{size} rules: both engines agree on all {} sampled requests ({allowed} allowed, {} denied)",
+            "{size} rules: both engines agree on all {} sampled requests \
+             ({allowed} allowed, {} denied)",
             sample.len(),
             sample.len() - allowed
         ));

@@ -98,8 +98,9 @@ pub fn generate(rules: usize, agents: usize) -> RuleSet {
                 let (usdc, sol, bonk) = (250_000_000, 2_000_000_000, 1_000_000_000_000);
                 let _ = writeln!(
                     toml,
-                    "[[agents.{id}.tiers]]\nname = \"auto\"\nup_to = {{ USDC = \"{}\", SOL = \"{}\", \
-                     BONK = \"{}\" }}\naction = \"allow\"\n[[agents.{id}.tiers]]\nname = \"rest\"\n\
+                    "[[agents.{id}.tiers]]\nname = \"auto\"\n\
+                     up_to = {{ USDC = \"{}\", SOL = \"{}\", BONK = \"{}\" }}\n\
+                     action = \"allow\"\n[[agents.{id}.tiers]]\nname = \"rest\"\n\
                      action = \"deny\"",
                     whole("USDC", usdc),
                     whole("SOL", sol),

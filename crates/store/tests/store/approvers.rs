@@ -26,7 +26,10 @@ async fn approvers_are_unique_validated_and_removable() -> TestResult {
         .add_approver("eve", Address::new([1; 32]), event())
         .await;
     assert!(
-        matches!(same_key, Err(StoreError::ApproverKeyInUse { ref approver, .. }) if approver == "alice"),
+        matches!(
+            same_key,
+            Err(StoreError::ApproverKeyInUse { ref approver, .. }) if approver == "alice"
+        ),
         "{same_key:?}"
     );
     for bad in ["", "Alice", "a b", &"a".repeat(65)] {
