@@ -97,10 +97,13 @@ impl Stack {
             .replace(
                 "synchronous = \"full\"",
                 &format!("synchronous = \"{synchronous}\""),
-            )
-            .replace("USDC = \"1000 USDC\"", "USDC = \"1000000 USDC\"")
-            .replace("USDC = \"5000 USDC\"", "USDC = \"10000000 USDC\"");
+            );
         std::fs::write(&config_path, config)?;
+        let policy_path = data.join("policy.toml");
+        let policy = std::fs::read_to_string(&policy_path)?
+            .replace("USDC = \"1000\"", "USDC = \"1000000\"")
+            .replace("USDC = \"5000\"", "USDC = \"10000000\"");
+        std::fs::write(&policy_path, policy)?;
         // The signer enforces its own floor, equal to the default caps: raise it alike.
         let signer_path = data.join("signer.toml");
         let signer = std::fs::read_to_string(&signer_path)?
