@@ -75,3 +75,24 @@ async def pay(client, amount: str, recipient: str, prefix: str = "x402.", **extr
     assert auth["signature"]
     final = await wait_finalized(client, init["session_id"], prefix)
     return {"init": init, "auth": auth, "final": final}
+
+
+def fresh_recipient() -> str:
+    """A random address nobody has paid."""
+    import secrets
+
+    import base58_local
+
+    return base58_local.encode(secrets.token_bytes(32))
+
+
+async def wait_state(client, session_id: str, states: set[str], timeout: float = 30) -> dict:
+    """Polls verify_settlement until the session is in one of `states`."""
+    deadline = asyncio.get_event_loop().time() + timeout
+    while True:
+        r = await ok(client, "x402.verify_settlement", {"session_id": session_id})
+        if r["state"] in states:
+            return r
+        if asyncio.get_event_loop().time() > deadline:
+            raise AssertionError(f"not in {states} in time: {r}")
+        await asyncio.sleep(0.2)

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -87,6 +88,47 @@ class Stack:
     def api_key(self) -> str:
         return self.info["api_key"]
 
+    @property
+    def admin_url(self) -> str:
+        return self.info["admin_url"]
+
+    def clawfirst(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Runs an operator command (`clawfirst ARGS --data-dir D`) against this stack; with
+        `check`, a non-zero exit fails the test."""
+        done = run_clawfirst(*args, "--data-dir", str(self.data_dir))
+        if check:
+            assert done.returncode == 0, f"clawfirst {' '.join(args)}: {done.stderr}"
+        return done
+
+    def clawfirst_json(self, *args: str) -> dict:
+        """An operator command's `--json` answer."""
+        return json.loads(self.clawfirst(*args, "--json").stdout)
+
+    def admin(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[int, dict | str]:
+        """One admin API request (path below /admin/v1) with the admin token, or `token`;
+        returns the status and the JSON (or text) body."""
+        token = token if token is not None else (self.data_dir / "admin.token").read_text()
+        request = urllib.request.Request(
+            f"{self.admin_url}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={
+                "Authorization": f"Bearer {token.strip()}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
     def stop(self) -> int:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -96,6 +138,17 @@ class Stack:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode if self.proc else 0
+
+
+def run_clawfirst(*args: str) -> subprocess.CompletedProcess:
+    """Runs the `clawfirst` binary with ARGS and captures its output."""
+    return subprocess.run(
+        [binary("clawfirst"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, CLAWFIRST_LOG="warn"),
+    )
 
 
 @pytest.fixture(scope="module")

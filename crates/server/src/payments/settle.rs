@@ -104,7 +104,9 @@ impl PaymentService {
         match session.state {
             SessionState::Submitted | SessionState::Confirmed => self.refresh(session, pass).await,
             SessionState::Signed if old_enough => self.resume_signed(session).await,
-            SessionState::Approved if old_enough => self.resume_approved(session).await,
+            SessionState::Approved if old_enough || scheduled_and_due(&session) => {
+                self.resume_approved(session).await
+            }
             SessionState::Initialized if now_ms() >= session.expires_at_ms => {
                 self.close(&session, SessionState::Expired, None, "session.expired")
                     .await
@@ -257,6 +259,12 @@ pub(super) enum Pass {
     OnDemand,
     /// Record only what ends the session (finality or failure), saving a write per payment.
     Background,
+}
+
+/// An approved payment scheduled for a time that has come. Only the watcher and
+/// `verify_settlement` execute those, so there is no call in flight to wait for.
+fn scheduled_and_due(session: &Session) -> bool {
+    session.grant_id.is_none() && session.execute_after_ms.is_some_and(|t| t <= now_ms())
 }
 
 /// The commitment a session's state proves, if any.
