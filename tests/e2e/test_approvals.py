@@ -363,13 +363,24 @@ def test_an_agents_key_cannot_list_or_decide_approvals(env):
 
 
 def test_every_webhook_delivery_is_signed_and_carries_no_secret(env):
-    stack, _, hook, secret = env
-    assert hook.deliveries, "no webhook deliveries"
-    api_keys = [stack.api_key.split("_", 2)[2], (stack.data_dir / "admin.token").read_text()]
+    stack, keys, hook, secret = env
+
+    async def go():
+        async with http_client(stack.url, keys["demo"]) as c:
+            sid, _ = await request_approval(
+                c, "3 USDC", fresh_recipient(), settlement_constraint="defer_until_approval"
+            )
+        pending = (await hook.event(sid, "approval.pending"))["event"]
+        assert pending["amount"] == "3" and pending["asset"] == "USDC", pending
+        assert pending["agent_id"] == stack.info["agent_id"], pending
+        assert pending["approval"]["required"] == 1 and pending["approval"]["group"] == "ops"
+        stack.clawfirst("approvals", "reject", sid, "--as", "dave", "--reason", "no")
+        await hook.event(sid, "approval.rejected")
+
+    run(go())
+    credentials = [stack.api_key, (stack.data_dir / "admin.token").read_text().strip()]
     for delivery in hook.deliveries:
         check_signature(delivery, secret)
         assert delivery["event"]["event"].startswith("approval."), delivery
-        for s in (*api_keys, secret.decode()):
-            assert s.strip() not in delivery["body"]
-    pending = [d["event"] for d in hook.deliveries if d["event"]["event"] == "approval.pending"]
-    assert all(p["approval"]["required"] >= 1 and p["amount"] for p in pending), pending
+        for s in (*credentials, stack.api_key.split("_", 2)[2], secret.decode()):
+            assert s not in delivery["body"]

@@ -31,9 +31,10 @@ def stack(tmp_path_factory):
     s.stop()
 
 
-async def one_payment(url: str, api_key: str, amount: str, start: asyncio.Event) -> dict:
+async def one_payment(url: str, api_key: str, amount: str, ready: list, start) -> dict:
     """One client: connects, waits for the others, then initializes and authorizes."""
     async with http_client(url, api_key) as c:
+        ready.append(1)
         await start.wait()
         init = await ok(
             c, "x402.initialize_payment", {"amount": amount, "recipient": fresh_recipient()}
@@ -46,12 +47,16 @@ def test_parallel_payments_never_exceed_the_daily_cap(stack, agent, usdc):
     api_key = stack.clawfirst_json("agents", "add", agent)["api_key"]
 
     async def go():
-        start = asyncio.Event()
+        start, ready = asyncio.Event(), []
         tasks = [
-            asyncio.create_task(one_payment(stack.url, api_key, f"{usdc} USDC", start))
+            asyncio.create_task(one_payment(stack.url, api_key, f"{usdc} USDC", ready, start))
             for _ in range(CLIENTS)
         ]
-        await asyncio.sleep(0.5)  # let every client finish its MCP handshake first
+        # Every client finishes its MCP handshake first, so the payments race.
+        deadline = asyncio.get_event_loop().time() + 30
+        while len(ready) < CLIENTS:
+            assert asyncio.get_event_loop().time() < deadline, f"{len(ready)} clients connected"
+            await asyncio.sleep(0.05)
         start.set()
         return await asyncio.gather(*tasks)
 
