@@ -107,9 +107,9 @@ class Stack:
     def admin(
         self, method: str, path: str, body: dict | None = None, token: str | None = None
     ) -> tuple[int, dict | str]:
-        """One admin API request (path below /admin/v1) with the admin token, or `token`;
-        returns the status and the JSON (or text) body."""
-        token = token if token is not None else (self.data_dir / "admin.token").read_text()
+        """One admin API request (path below /admin/v1) with the admin token from up.json, or
+        `token`; returns the status and the JSON (or text) body."""
+        token = token if token is not None else self.info["admin_token"]
         request = urllib.request.Request(
             f"{self.admin_url}{path}",
             method=method,
