@@ -39,7 +39,13 @@ impl PaymentService {
         wanted: Commitment,
     ) -> ToolResult {
         let session = self.session_of(caller, id).await?;
-        let session = self.advance(session, 0, Pass::OnDemand).await?;
+        // A session approved or signed moments ago may be in the hands of a call in flight
+        // (the agent's own authorize, or the signing that approvers just released): asking the
+        // signer about its grant now could mistake signing in progress for a failure. Those
+        // are resolved here only once abandoned, as the watcher does.
+        let session = self
+            .advance(session, ABANDONED_AFTER_MS, Pass::OnDemand)
+            .await?;
         let mut view = self.session_view(&session);
         let reached = reached_commitment(session.state);
         if let Some(map) = view.as_object_mut() {

@@ -3,10 +3,12 @@
 //!
 //! - `recovery`: a crash between any two steps of a payment never signs or pays twice.
 //! - `pkcs11`: a payment signed by an Ed25519 key inside SoftHSM2 settles on the ledger.
+//! - `approvals`: only signed decisions over the exact payment count; a quorum pays once.
 //! - `boundary`: the server's dependency tree holds no key backend.
 //!
 //! The signer binary must be built (`cargo build --bins`, which `scripts/test` does first).
 
+mod approvals;
 mod boundary;
 mod pkcs11;
 mod recovery;
