@@ -116,7 +116,7 @@ async fn vote(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_signed_decisions_over_this_payment_count_and_a_quorum_pays_once() -> TestResult {
     let dir = TempDir::new()?;
-    let mut stack = start(dir.path()).await?;
+    let stack = start(dir.path()).await?;
     let keys = with_approvers(&stack, &dir).await;
     let payments = stack.services.payments.clone();
     let before = balance(&stack.services, Asset::Usdc).await?;
