@@ -37,6 +37,9 @@ pub enum RecipientError {
     /// A well-formed e-mail address that the payee directory does not list.
     #[error("recipient {0:?} is not in the payee directory")]
     UnknownPayee(String),
+    /// Two directory e-mails name the same address.
+    #[error("payees {0:?} and {1:?} name the same address; give each address one e-mail")]
+    SharedAddress(String, String),
 }
 
 impl Recipient {
@@ -95,6 +98,10 @@ fn parse_email(text: &str) -> Result<String, RecipientError> {
 }
 
 /// The operator's directory of payees reachable by e-mail.
+///
+/// Each address has at most one e-mail, so a payee is the same payee whether an agent names it
+/// by e-mail or by address: [`PayeeDirectory::email_of`] finds the name of an address, and a
+/// policy that lists a payee by e-mail applies to its address either way.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PayeeDirectory(BTreeMap<String, Address>);
@@ -103,15 +110,33 @@ impl PayeeDirectory {
     /// Builds a directory, validating and normalising every e-mail key.
     ///
     /// # Errors
-    /// [`RecipientError::Email`] for a key that is not an e-mail address.
+    /// [`RecipientError::Email`] for a key that is not an e-mail address,
+    /// [`RecipientError::SharedAddress`] when two e-mails name one address.
     pub fn new(
         entries: impl IntoIterator<Item = (String, Address)>,
     ) -> Result<Self, RecipientError> {
         let mut map = BTreeMap::new();
+        let mut names: BTreeMap<Address, String> = BTreeMap::new();
         for (email, address) in entries {
-            map.insert(parse_email(&email)?, address);
+            let email = parse_email(&email)?;
+            if let Some(other) = names.get(&address).filter(|o| **o != email) {
+                return Err(RecipientError::SharedAddress(
+                    truncate_for_error(other),
+                    truncate_for_error(&email),
+                ));
+            }
+            names.insert(address, email.clone());
+            map.insert(email, address);
         }
         Ok(Self(map))
+    }
+
+    /// The directory e-mail of an address, if it has one.
+    pub fn email_of(&self, address: &Address) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(_, a)| *a == address)
+            .map(|(e, _)| e.as_str())
     }
 
     /// Resolves a recipient to an address.
@@ -138,6 +163,22 @@ impl PayeeDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_has_one_payee_name() {
+        let addr = Address::new([9; 32]);
+        let dir = PayeeDirectory::new([("shop@example.com".to_owned(), addr)]).unwrap_or_default();
+        assert_eq!(dir.email_of(&addr), Some("shop@example.com"));
+        assert_eq!(dir.email_of(&Address::new([8; 32])), None);
+        let shared = PayeeDirectory::new([
+            ("shop@example.com".to_owned(), addr),
+            ("alias@example.com".to_owned(), addr),
+        ]);
+        assert!(
+            matches!(shared, Err(RecipientError::SharedAddress(..))),
+            "{shared:?}"
+        );
+    }
 
     #[test]
     fn resolves_known_email_and_refuses_unknown() {

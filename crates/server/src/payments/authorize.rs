@@ -155,10 +155,9 @@ impl PaymentService {
         } else {
             false
         };
-        let label = session
-            .recipient_input
-            .contains('@')
-            .then_some(session.recipient_input.as_str());
+        // The payee's directory name, however the agent named it: a policy that lists the
+        // e-mail covers the address too.
+        let label = self.payees.email_of(&session.recipient);
         let facts = PaymentFacts {
             agent_id: &session.agent_id,
             agent_state: clawfirst_policy::AgentState::Active,

@@ -89,10 +89,7 @@ impl PaymentService {
         }
 
         // 3. The trace.
-        let label = req
-            .recipient
-            .contains('@')
-            .then_some(req.recipient.as_str());
+        let label = self.payees.email_of(&recipient);
         let facts = PaymentFacts {
             agent_id: &agent_id,
             agent_state,

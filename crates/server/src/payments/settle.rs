@@ -46,7 +46,7 @@ impl PaymentService {
         let session = self
             .advance(session, ABANDONED_AFTER_MS, Pass::OnDemand)
             .await?;
-        let mut view = self.session_view(&session);
+        let mut view = self.full_view(&session).await?;
         let reached = reached_commitment(session.state);
         if let Some(map) = view.as_object_mut() {
             map.insert(
