@@ -2,23 +2,31 @@
 //!
 //! Agents reach the six payment tools over MCP (streamable HTTP at `/mcp`, or stdio). Each call
 //! is authenticated, rate limited and audited, then handled by the payment service, which runs
-//! the approval layer, asks the separate `clawfirst-signer` process for a signature bound to an
-//! approval grant, submits the transaction and follows it to finality.
+//! the approval layer, waits for human approvers where the policy asks for them, asks the
+//! separate `clawfirst-signer` process for a signature bound to an approval grant, submits the
+//! transaction and follows it to finality.
 //!
 //! ```text
-//! MCP client ── HTTP/stdio ──> mcp ──> payments ──> policy (permit or denial)
-//!                                          │ ──> store (sessions, budgets, audit)
+//! MCP client ── HTTP/stdio ──> mcp ──> payments ──> policy (permit, approval or denial)
+//!                                          │ ──> store (sessions, budgets, approvals, audit)
 //!                                          │ ──> signer_client ── Unix socket ──> clawfirst-signer
 //!                                          └ ──> ledger (localnet: litesvm)
+//! operator / approver ── admin API ──> approvals (signed decisions), policy (reload, explain)
 //! ```
 //!
 //! # Security
 //!
 //! - This crate does not depend on any key backend: wallet keys live only in the signer.
-//! - Never logged: API keys, the admin token, the grant key, grants, message bytes. Errors shown
-//!   to agents for signing and authentication failures are vague; the log has the reason.
-//! - The grant key authorizes signatures up to the signer's own limits; it is read from a file
-//!   readable only by its owner.
+//! - Never logged: API keys, the admin token, the grant key, grants, approval signatures, message
+//!   bytes. Errors shown to agents for signing and authentication failures are vague; the log
+//!   has the reason.
+//! - The grant key authorizes signatures up to the signer's own limits; above them the signer
+//!   also demands approvers' signatures over the exact payment, which this server only relays.
+//!   The grant key is read from a file readable only by its owner.
+//! - Approver keys never reach this server: `clawfirst approvals approve` signs on the
+//!   approver's machine and sends the signature; an agent credential is refused on every admin
+//!   and approval route.
+//! - A policy file that does not load never replaces the policy in force.
 
 #![forbid(unsafe_code)]
 
