@@ -207,8 +207,11 @@ pub fn replace_secret(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Loads the grant key, refusing a file others can read.
-pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
+/// Reads a file that holds a secret, refusing one that other users can read.
+///
+/// # Errors
+/// When the file is unreadable or readable by group or others.
+pub fn read_private(path: &Path) -> Result<String> {
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         bail!(
@@ -216,7 +219,12 @@ pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
             path.display()
         );
     }
-    let text = fs::read_to_string(path)?;
+    fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Loads the grant key, refusing a file others can read.
+pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
+    let text = read_private(path)?;
     let seed = hex::decode(text.trim())
         .map(SecretBytes::new)
         .map_err(|_| anyhow::anyhow!("{} is not a hex grant key", path.display()))?;
@@ -228,14 +236,7 @@ pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
 /// # Errors
 /// When the file is unreadable, readable by others, or too short.
 pub fn read_webhook_secret(path: &Path) -> Result<SecretBytes> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "{} is readable by other users; run chmod 600 on it",
-            path.display()
-        );
-    }
-    let text = fs::read_to_string(path)?;
+    let text = read_private(path)?;
     let secret = text.trim().as_bytes().to_vec();
     if secret.len() < 32 {
         bail!("{} must hold at least 32 bytes of secret", path.display());

@@ -40,6 +40,7 @@ pub mod error;
 pub mod http;
 pub mod mcp;
 pub mod payments;
+pub mod periodic;
 pub mod policy_reload;
 pub mod rate_limit;
 pub mod runtime;

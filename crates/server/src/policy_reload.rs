@@ -7,7 +7,7 @@
 //! half a policy. Every reload, applied or refused, is audited with the old and new version
 //! hashes.
 //!
-//! [`PolicyReloader`] watches the file's modification time and reloads when it changes; the
+//! [`start_reloader`] watches the file's modification time and reloads when it changes; the
 //! admin API can also ask for a reload.
 
 use std::path::{Path, PathBuf};
@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 use clawfirst_policy::{Policy, PolicyFileError};
 use clawfirst_store::{AuditEvent, Store};
 use serde_json::json;
-use tokio::sync::Notify;
 use tracing::{info, warn};
+
+use crate::periodic::Periodic;
 
 /// The policy in force and where it comes from.
 #[derive(Debug)]
@@ -172,37 +173,18 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Reloads the policy when its file changes.
-#[derive(Debug)]
-pub struct PolicyReloader {
-    stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl PolicyReloader {
-    /// Checks the file every `interval`.
-    pub fn start(handle: Arc<PolicyHandle>, store: Store, interval: Duration) -> Self {
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stopped.notified() => break,
-                    () = tokio::time::sleep(interval) => {}
-                }
-                if handle.changed_on_disk() {
-                    let actor = AuditEvent::system("policy.reload");
-                    // Outcomes are logged and audited by `reload`.
-                    let _ = handle.reload(&store, actor).await;
-                }
+/// Reloads the policy every `interval` when its file has changed.
+pub fn start_reloader(handle: Arc<PolicyHandle>, store: Store, interval: Duration) -> Periodic {
+    Periodic::start(interval, move || {
+        let handle = handle.clone();
+        let store = store.clone();
+        async move {
+            if handle.changed_on_disk() {
+                // Outcomes are logged and audited by `reload`.
+                let _ = handle
+                    .reload(&store, AuditEvent::system("policy.reload"))
+                    .await;
             }
-        });
-        Self { stop, task }
-    }
-
-    /// Stops watching.
-    pub async fn stop(self) {
-        self.stop.notify_one();
-        let _ = self.task.await;
-    }
+        }
+    })
 }

@@ -15,8 +15,9 @@ use tracing::info;
 use crate::config::{Config, Durability};
 use crate::datadir::{load_grant_key, read_webhook_secret};
 use crate::mcp::McpApp;
-use crate::payments::{PaymentDeps, PaymentService, PaymentSettings, SettlementWatcher};
-use crate::policy_reload::{PolicyHandle, PolicyReloader};
+use crate::payments::{PaymentDeps, PaymentService, PaymentSettings, start_watcher};
+use crate::periodic::Periodic;
+use crate::policy_reload::{PolicyHandle, start_reloader};
 use crate::signer_client::SignerClient;
 use crate::webhook::{Notifier, WebhookTarget};
 
@@ -60,8 +61,8 @@ pub struct Services {
     pub mcp: Arc<McpApp>,
     /// The embedded ledger.
     pub localnet: Arc<Localnet>,
-    watcher: Option<SettlementWatcher>,
-    reloader: Option<PolicyReloader>,
+    watcher: Option<Periodic>,
+    reloader: Option<Periodic>,
     webhook: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -182,8 +183,8 @@ impl Services {
             .recover()
             .await
             .map_err(|e| anyhow::anyhow!("recovery failed: {e}"))?;
-        let watcher = SettlementWatcher::start(payments.clone(), WATCH_INTERVAL);
-        let reloader = PolicyReloader::start(policy, store.clone(), POLICY_CHECK_INTERVAL);
+        let watcher = start_watcher(payments.clone(), WATCH_INTERVAL);
+        let reloader = start_reloader(policy, store.clone(), POLICY_CHECK_INTERVAL);
         let mcp = Arc::new(McpApp::new(
             payments.clone(),
             config.tool_naming,

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clawfirst_core::Address;
 use clawfirst_core::approval::ApproverKey;
 
-use crate::datadir::{replace_secret, write_secret};
+use crate::datadir::{read_private, replace_secret, write_secret};
 
 pub(super) fn create_key_file(dir: &Path, name: &str, key: &ApproverKey) -> Result<PathBuf> {
     let folder = dir.join("approvers");
@@ -28,19 +28,7 @@ pub(super) fn create_key_file(dir: &Path, name: &str, key: &ApproverKey) -> Resu
 }
 
 pub(super) fn read_key_file(path: &Path) -> Result<ApproverKey> {
-    let meta = fs::metadata(path).with_context(|| {
-        format!(
-            "cannot read the approver key {}; pass --key-file",
-            path.display()
-        )
-    })?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "{} is readable by other users; run chmod 600 on it",
-            path.display()
-        );
-    }
-    let text = fs::read_to_string(path)?;
+    let text = read_private(path).context("cannot use the approver key; pass --key-file")?;
     ApproverKey::from_file_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 

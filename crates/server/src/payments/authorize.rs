@@ -94,14 +94,7 @@ impl PaymentService {
                 .session(&session.id)
                 .details(policy_details);
             let approved = self
-                .reserve(
-                    &session,
-                    SessionState::Approved,
-                    reservation,
-                    patch,
-                    audit,
-                    &version,
-                )
+                .approve(&session, reservation, patch, audit, &version)
                 .await?;
             return self.full_view(&approved).await;
         }
@@ -116,14 +109,7 @@ impl PaymentService {
             .session(&session.id)
             .details(prepared.audit_details.clone());
         let approved = self
-            .reserve(
-                &session,
-                SessionState::Approved,
-                reservation,
-                patch,
-                audit,
-                &version,
-            )
+            .approve(&session, reservation, patch, audit, &version)
             .await?;
         if approved.grant_id != Some(prepared.grant_id) {
             // Another call approved it first; report where it is.
@@ -203,12 +189,7 @@ impl PaymentService {
             .await
         {
             Ok(s) => Ok(s),
-            Err(StoreError::StateConflict { .. }) => self
-                .store
-                .session(&session.id)
-                .await
-                .map_err(|e| internal("reload session", &e))?
-                .ok_or_else(ToolError::internal),
+            Err(StoreError::StateConflict { .. }) => self.reload(&session.id).await,
             Err(e) => Err(internal("close session", &e)),
         }
     }

@@ -42,7 +42,7 @@ mod wallet;
 
 pub use approvals::{MAX_DECISION_AGE_MS, VoteError};
 pub use explain::{ExplainRequest, explanation_json};
-pub use settle::SettlementWatcher;
+pub use settle::start_watcher;
 
 /// The authenticated agent on whose behalf a tool runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

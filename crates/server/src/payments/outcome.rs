@@ -17,12 +17,11 @@ use super::{PaymentService, ToolResult, internal};
 use crate::error::{ErrorCode, ToolError};
 
 impl PaymentService {
-    /// Reserves the session's budget and moves it to `to`; a cap that would be exceeded
-    /// rejects the session and is returned as the agent's error.
-    pub(super) async fn reserve(
+    /// Reserves the session's budget and approves it (`initialized` to `approved`); a cap
+    /// that would be exceeded rejects the session and is returned as the agent's error.
+    pub(super) async fn approve(
         &self,
         session: &Session,
-        to: SessionState,
         reservation: Reservation,
         patch: SessionPatch,
         audit: AuditEvent,
@@ -33,7 +32,7 @@ impl PaymentService {
             .reserve_and_transition(
                 &session.id,
                 SessionState::Initialized,
-                to,
+                SessionState::Approved,
                 reservation,
                 patch,
                 audit,
@@ -52,12 +51,7 @@ impl PaymentService {
         match outcome {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(exceeded)) => Err(self.cap_exceeded(session, exceeded, policy_version).await),
-            Err(StoreError::StateConflict { .. }) => self
-                .store
-                .session(&session.id)
-                .await
-                .map_err(|e| internal("reload session", &e))?
-                .ok_or_else(ToolError::internal),
+            Err(StoreError::StateConflict { .. }) => self.reload(&session.id).await,
             Err(e) => Err(internal("reserve budget", &e)),
         }
     }

@@ -14,11 +14,11 @@ use clawfirst_solana::ledger::Commitment;
 use clawfirst_store::approval::{APPROVAL_TIMEOUT, APPROVAL_TIMEOUT_MESSAGE};
 use clawfirst_store::{AuditEvent, Failure, Session, SessionPatch, SessionState, StoreError};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 use tracing::{debug, instrument, warn};
 
 use super::{Caller, PaymentService, ToolResult, internal};
 use crate::error::ToolError;
+use crate::periodic::Periodic;
 
 /// Sessions left in `approved` or `signed` for this long are considered abandoned by the call
 /// that created them and are resolved by the watcher.
@@ -283,35 +283,14 @@ pub(super) fn reached_commitment(state: SessionState) -> Option<Commitment> {
     }
 }
 
-/// Runs [`PaymentService::watch_once`] on an interval until stopped.
-#[derive(Debug)]
-pub struct SettlementWatcher {
-    stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SettlementWatcher {
-    /// Starts the watcher.
-    pub fn start(service: Arc<PaymentService>, interval: Duration) -> Self {
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stopped.notified() => break,
-                    () = tokio::time::sleep(interval) => {}
-                }
-                if let Err(e) = service.watch_once().await {
-                    warn!(error = %e, "settlement watcher pass failed");
-                }
+/// Runs [`PaymentService::watch_once`] every `interval`.
+pub fn start_watcher(service: Arc<PaymentService>, interval: Duration) -> Periodic {
+    Periodic::start(interval, move || {
+        let service = service.clone();
+        async move {
+            if let Err(e) = service.watch_once().await {
+                warn!(error = %e, "settlement watcher pass failed");
             }
-        });
-        Self { stop, task }
-    }
-
-    /// Stops the watcher and waits for its current pass.
-    pub async fn stop(self) {
-        self.stop.notify_one();
-        let _ = self.task.await;
-    }
+        }
+    })
 }
