@@ -1,0 +1,177 @@
+//! The key-set cache against a real local HTTP server and a real file.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use clawfirst_auth::jwt::{JwksCache, JwksCacheSettings, JwksSource, JwtSettings};
+use clawfirst_auth::{AuthError, SetupError};
+use serde_json::json;
+
+use crate::support::*;
+
+#[derive(Clone, Default)]
+struct Served {
+    body: Arc<Mutex<String>>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Served {
+    fn set(&self, body: String) {
+        if let Ok(mut guard) = self.body.lock() {
+            *guard = body;
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn jwks(State(served): State<Served>) -> String {
+    served.hits.fetch_add(1, Ordering::SeqCst);
+    served.body.lock().map(|b| b.clone()).unwrap_or_default()
+}
+
+async fn serve(served: Served) -> Result<String, Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/jwks.json", get(jwks))
+        .with_state(served);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}/jwks.json"))
+}
+
+fn settings() -> JwtSettings {
+    JwtSettings::new(vec![ISSUER.to_owned()], AUDIENCE)
+}
+
+fn test_cache(refresh: Duration, refetch: Duration) -> JwksCacheSettings {
+    JwksCacheSettings {
+        refresh_interval: refresh,
+        unknown_kid_refetch_interval: refetch,
+        fetch_timeout: Duration::from_secs(5),
+        dangerous_allow_http: true,
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_once_and_unknown_kids_are_rate_limited() -> TestResult {
+    let old = TestKey::ed25519(1);
+    let new = TestKey::ed25519(2);
+    let served = Served::default();
+    served.set(json!({"keys": [old.jwk("old")]}).to_string());
+    let url = serve(served.clone()).await?;
+
+    let long = Duration::from_secs(3600);
+    let cache = JwksCache::load(settings(), JwksSource::Url(url), test_cache(long, long)).await?;
+    assert_eq!(served.hits(), 1);
+    let t_old = token(&old, &header("EdDSA", "old"), &good_claims());
+    assert!(cache.verify(&t_old, NOW).await.is_ok());
+    assert_eq!(served.hits(), 1, "a known kid needs no fetch");
+
+    served.set(json!({"keys": [old.jwk("old"), new.jwk("new")]}).to_string());
+    let t_new = token(&new, &header("EdDSA", "new"), &good_claims());
+    assert_eq!(cache.verify(&t_new, NOW).await?.key_id, "new");
+    assert_eq!(served.hits(), 2, "the unknown kid triggered one fetch");
+
+    let t_made_up = token(&new, &header("EdDSA", "made-up"), &good_claims());
+    for _ in 0..5 {
+        assert_eq!(
+            cache.verify(&t_made_up, NOW).await,
+            Err(AuthError::JwtUnknownKid)
+        );
+    }
+    assert_eq!(
+        served.hits(),
+        2,
+        "unknown kids refetch at most once per interval"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stale_set_is_refreshed_and_a_failed_refresh_keeps_the_last_good_one() -> TestResult {
+    let key = TestKey::ed25519(3);
+    let served = Served::default();
+    served.set(json!({"keys": [key.jwk("k")]}).to_string());
+    let url = serve(served.clone()).await?;
+    let cache = JwksCache::load(
+        settings(),
+        JwksSource::Url(url),
+        test_cache(Duration::from_millis(50), Duration::from_secs(3600)),
+    )
+    .await?;
+    let t = token(&key, &header("EdDSA", "k"), &good_claims());
+
+    served.set("not json".to_owned());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(
+        cache.verify(&t, NOW).await.is_ok(),
+        "the last good set stays in use"
+    );
+    assert_eq!(served.hits(), 2);
+
+    served.set(json!({"keys": []}).to_string());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(cache.verify(&t, NOW).await, Err(AuthError::JwtUnknownKid));
+    Ok(())
+}
+
+#[tokio::test]
+async fn plain_http_needs_the_dangerous_flag() -> TestResult {
+    let served = Served::default();
+    served.set(json!({"keys": []}).to_string());
+    let url = serve(served).await?;
+    let safe = JwksCacheSettings::default();
+    let result = JwksCache::load(settings(), JwksSource::Url(url), safe).await;
+    assert!(
+        matches!(result, Err(SetupError::JwksInsecureUrl)),
+        "{result:?}"
+    );
+    for bad in ["ftp://x/jwks", "not a url", "https://"] {
+        let result = JwksCache::load(
+            settings(),
+            JwksSource::Url(bad.to_owned()),
+            test_cache(Duration::from_secs(1), Duration::from_secs(1)),
+        )
+        .await;
+        assert!(
+            matches!(result, Err(SetupError::JwksInsecureUrl)),
+            "{bad}: {result:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_file_source_loads_and_a_missing_file_fails_setup() -> TestResult {
+    let key = TestKey::ed25519(4);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, json!({"keys": [key.jwk("f")]}).to_string())?;
+    let cache = JwksCache::load(
+        settings(),
+        JwksSource::File(path),
+        JwksCacheSettings::default(),
+    )
+    .await?;
+    let t = token(&key, &header("EdDSA", "f"), &good_claims());
+    assert_eq!(cache.verify(&t, NOW).await?.agent_id.as_str(), "agent-7");
+
+    let missing = JwksCache::load(
+        settings(),
+        JwksSource::File(dir.path().join("absent.json")),
+        JwksCacheSettings::default(),
+    )
+    .await;
+    assert!(
+        matches!(missing, Err(SetupError::JwksRead(_))),
+        "{missing:?}"
+    );
+    Ok(())
+}
