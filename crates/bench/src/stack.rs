@@ -95,6 +95,11 @@ impl Stack {
                 "tool_calls_per_minute = 100000000",
             )
             .replace(
+                "payments_per_minute = 600",
+                "payments_per_minute = 100000000",
+            )
+            .replace("open_sessions = 1000", "open_sessions = 100000000")
+            .replace(
                 "synchronous = \"full\"",
                 &format!("synchronous = \"{synchronous}\""),
             );

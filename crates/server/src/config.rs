@@ -10,7 +10,9 @@
 //! | `server.allowed_hosts` | loopback names | Host header allowlist against DNS rebinding |
 //! | `server.tool_naming` | `dotted` | cosmetic |
 //! | `server.admin_token_sha256` | none | admin API disabled without it |
-//! | `server.tool_calls_per_minute` | 6000 | per-agent rate limit |
+//! | `rate_limits.tool_calls_per_minute` | 6000 | per agent; see [`rate_limits`] |
+//! | `rate_limits.payments_per_minute` | 600 | payments an agent may start per minute |
+//! | `rate_limits.open_sessions` | 1000 | payment sessions an agent may have open |
 //! | `storage.sqlite` | `clawfirst.sqlite` | holds sessions, credentials' hashes, audit |
 //! | `storage.synchronous` | `full` | `normal` may lose the last commits on power loss |
 //! | `signer.socket` | `signer.sock` | the only way to the wallet keys |
@@ -38,7 +40,10 @@ use clawfirst_core::recipient::PayeeDirectory;
 use clawfirst_core::{Address, AgentId, KeyId};
 use serde::Deserialize;
 
+use crate::rate_limit::RateLimits;
 use crate::tools::schema::ToolNaming;
+
+pub mod rate_limits;
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +108,8 @@ pub struct RawConfig {
     payees: BTreeMap<String, String>,
     #[serde(default)]
     stdio: RawStdio,
+    #[serde(default)]
+    rate_limits: rate_limits::RawRateLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,7 +119,6 @@ struct RawServer {
     allowed_hosts: Option<Vec<String>>,
     tool_naming: Option<ToolNaming>,
     admin_token_sha256: Option<String>,
-    tool_calls_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,8 +196,8 @@ pub struct Config {
     pub tool_naming: ToolNaming,
     /// SHA-256 of the admin token; the admin API is off without it.
     pub admin_token_sha256: Option<[u8; 32]>,
-    /// Per-agent tool calls per minute.
-    pub tool_calls_per_minute: u32,
+    /// Per-agent rate limits.
+    pub rate_limits: RateLimits,
     /// The SQLite database.
     pub sqlite_path: PathBuf,
     /// Its durability.
@@ -277,13 +283,7 @@ impl Config {
                     .map_err(|_| invalid("server.admin_token_sha256", "must be 64 hex digits"))
             })
             .transpose()?;
-        let tool_calls_per_minute = raw.server.tool_calls_per_minute.unwrap_or(6000);
-        if tool_calls_per_minute == 0 {
-            return Err(invalid(
-                "server.tool_calls_per_minute",
-                "must be greater than zero",
-            ));
-        }
+        let rate_limits = rate_limits::build(raw.rate_limits)?;
 
         let durability = match raw.storage.synchronous.as_deref() {
             None | Some("full") => Durability::Full,
@@ -349,7 +349,7 @@ impl Config {
                 .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
             tool_naming: raw.server.tool_naming.unwrap_or_default(),
             admin_token_sha256,
-            tool_calls_per_minute,
+            rate_limits,
             sqlite_path: resolve(raw.storage.sqlite, "clawfirst.sqlite"),
             durability,
             signer_socket: resolve(raw.signer.socket, "signer.sock"),

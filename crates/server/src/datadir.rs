@@ -256,7 +256,11 @@ network = "localnet"
 listen = "{listen}"
 tool_naming = "dotted"          # or "underscore" for clients that refuse dots in tool names
 admin_token_sha256 = "{admin_hash}"
+
+[rate_limits]                   # per agent; [rate_limits.agents."id"] overrides
 tool_calls_per_minute = 6000
+payments_per_minute = 600
+open_sessions = 1000
 
 [storage]
 sqlite = "clawfirst.sqlite"

@@ -23,7 +23,7 @@ use tracing::{debug, info};
 
 use crate::error::{ErrorCode, ToolError};
 use crate::payments::{Caller, PaymentService, ToolResult};
-use crate::rate_limit::{RateLimiter, RateStatus};
+use crate::rate_limit::{AgentRateLimits, RateLimiter, RateLimits, RateStatus};
 use crate::tools::input;
 use crate::tools::schema::{ToolKind, ToolNaming};
 
@@ -45,18 +45,22 @@ pub enum Identity {
 pub struct McpApp {
     payments: Arc<PaymentService>,
     naming: ToolNaming,
-    limiter: RateLimiter,
+    limits: RateLimits,
+    calls: RateLimiter,
+    payments_started: RateLimiter,
     tools: Vec<Tool>,
 }
 
 impl McpApp {
     /// The MCP application over a payment service.
-    pub fn new(payments: Arc<PaymentService>, naming: ToolNaming, calls_per_minute: u32) -> Self {
+    pub fn new(payments: Arc<PaymentService>, naming: ToolNaming, limits: RateLimits) -> Self {
         let tools = ToolKind::ALL.iter().map(|k| k.definition(naming)).collect();
         Self {
             payments,
             naming,
-            limiter: RateLimiter::new(calls_per_minute),
+            limits,
+            calls: RateLimiter::new(),
+            payments_started: RateLimiter::new(),
             tools,
         }
     }
@@ -97,17 +101,24 @@ impl McpHandler {
         let kind = ToolKind::from_name(name, self.app.naming)?;
         let now = now_ms();
 
-        // 1. Rate limit.
-        let rate = self.app.limiter.check(&caller.agent_id, now);
+        // 1. Rate limits.
+        let limits = self.app.limits.for_agent(&caller.agent_id);
+        let rate = self
+            .app
+            .calls
+            .check(&caller.agent_id, limits.tool_calls_per_minute, now);
         if !rate.allowed {
-            info!(agent.id = %caller.agent_id, tool = kind.base_name(), "rate limit exceeded");
-            let retry_after = rate.reset_at_ms.saturating_sub(now).div_ceil(1000).max(1);
-            let err = ToolError::new(
-                ErrorCode::RateLimitExceeded,
+            let err = rate_limited(
+                "tool_calls_per_minute",
                 "too many tool calls; retry later",
-            )
-            .with_details(json!({ "retry_after": retry_after, "limit": rate.limit }))
-            .retryable();
+                rate.limit,
+                rate.retry_after_s(now),
+            );
+            return Some(failure(&err, now));
+        }
+        if kind == ToolKind::InitializePayment
+            && let Err(err) = self.admit_payment(caller, limits, now).await
+        {
             return Some(failure(&err, now));
         }
 
@@ -139,6 +150,44 @@ impl McpHandler {
         })
     }
 
+    /// The limits that apply to starting a payment: open sessions (checked first, so a refusal
+    /// there does not use up the minute's payments), then payments per minute.
+    async fn admit_payment(
+        &self,
+        caller: &Caller,
+        limits: AgentRateLimits,
+        now: u64,
+    ) -> Result<(), ToolError> {
+        let open = self
+            .app
+            .payments
+            .store()
+            .open_session_count(&caller.agent_id)
+            .await
+            .map_err(|e| crate::payments::internal("count open sessions", &e))?;
+        if open >= u64::from(limits.open_sessions) {
+            return Err(rate_limited(
+                "open_sessions",
+                "too many payment sessions are open; finish or cancel one first",
+                limits.open_sessions,
+                OPEN_SESSIONS_RETRY_AFTER_S,
+            ));
+        }
+        let started =
+            self.app
+                .payments_started
+                .check(&caller.agent_id, limits.payments_per_minute, now);
+        if !started.allowed {
+            return Err(rate_limited(
+                "payments_per_minute",
+                "too many payments started this minute; retry later",
+                started.limit,
+                started.retry_after_s(now),
+            ));
+        }
+        Ok(())
+    }
+
     async fn dispatch(
         &self,
         kind: ToolKind,
@@ -164,6 +213,22 @@ impl McpHandler {
             ToolKind::CancelPayment => p.cancel_payment(caller, &input::session_only(args)?).await,
         }
     }
+}
+
+/// How long an agent at its open-sessions limit is told to wait: sessions end as payments
+/// settle, typically within seconds.
+const OPEN_SESSIONS_RETRY_AFTER_S: u64 = 5;
+
+/// A refusal by one of the rate limits, naming it.
+fn rate_limited(limit_name: &str, message: &str, limit: u32, retry_after_s: u64) -> ToolError {
+    info!(rate_limit = limit_name, "rate limit exceeded");
+    ToolError::new(ErrorCode::RateLimitExceeded, message)
+        .with_details(json!({
+            "retry_after": retry_after_s,
+            "limit": limit,
+            "limit_name": limit_name,
+        }))
+        .retryable()
 }
 
 fn success(result: Value, rate: RateStatus) -> CallToolResult {

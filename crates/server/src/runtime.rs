@@ -188,7 +188,7 @@ impl Services {
         let mcp = Arc::new(McpApp::new(
             payments.clone(),
             config.tool_naming,
-            config.tool_calls_per_minute,
+            config.rate_limits.clone(),
         ));
         Ok(Self {
             store,

@@ -273,6 +273,13 @@ impl Store {
         dispatch!(self, list_sessions(agent_id.cloned(), limit))
     }
 
+    /// How many of the agent's sessions have not ended yet (every state but `finalized`,
+    /// `rejected`, `cancelled`, `expired` and `failed`): the measure of the open-sessions rate
+    /// limit.
+    pub async fn open_session_count(&self, agent_id: &AgentId) -> Result<u64, StoreError> {
+        dispatch!(self, open_session_count(agent_id.clone()))
+    }
+
     /// Moves every `initialized` or `awaiting_approval` session whose `expires_at_ms` is at or
     /// before `now_ms` to `expired`, releasing its reservation and auditing it, each session on
     /// its own (a session another writer moved first is skipped). A session that was waiting

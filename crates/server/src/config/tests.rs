@@ -71,3 +71,38 @@ fn the_policy_and_webhook_files_resolve_against_the_base_dir() {
         Some("https://hooks.example.com/cf")
     );
 }
+
+#[test]
+fn rate_limits_have_defaults_and_per_agent_overrides() {
+    let config = parse(
+        "[rate_limits]\npayments_per_minute = 20\n\
+         [rate_limits.agents.\"bot-7\"]\nopen_sessions = 3",
+    );
+    let Ok(config) = config else {
+        panic!("{config:?}")
+    };
+    let bot = AgentId::new("bot-7").unwrap_or_else(|_| unreachable!());
+    let other = AgentId::new("other").unwrap_or_else(|_| unreachable!());
+    let limits = config.rate_limits.for_agent(&bot);
+    assert_eq!(
+        (
+            limits.tool_calls_per_minute,
+            limits.payments_per_minute,
+            limits.open_sessions
+        ),
+        (6000, 20, 3)
+    );
+    assert_eq!(config.rate_limits.for_agent(&other).open_sessions, 1000);
+    assert_eq!(
+        key_of(parse(
+            "[rate_limits.agents.\"bot-7\"]\npayments_per_minute = 0"
+        )),
+        "rate_limits.agents.bot-7.payments_per_minute"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[rate_limits.agents.\"not valid\"]\nopen_sessions = 1"
+        )),
+        "rate_limits.agents.not valid"
+    );
+}

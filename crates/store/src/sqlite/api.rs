@@ -157,6 +157,13 @@ impl SqliteBackend {
         .await
     }
 
+    pub(crate) async fn open_session_count(&self, agent_id: AgentId) -> Result<u64, StoreError> {
+        self.read("open_session_count", move |conn| {
+            session_rows::open_count(conn, &agent_id)
+        })
+        .await
+    }
+
     /// Expires due sessions, each in its own savepoint: a failure leaves every other expiry
     /// complete. A page of candidates is queued at once, so its expiries share commits.
     pub(crate) async fn expire_due(&self, now_ms: u64) -> Result<Vec<Session>, StoreError> {

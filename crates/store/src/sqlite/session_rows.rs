@@ -89,6 +89,18 @@ pub(super) fn list(
     }
 }
 
+/// How many of the agent's sessions have not ended (any state that is not terminal).
+pub(super) fn open_count(conn: &Connection, agent_id: &AgentId) -> Result<u64> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM sessions
+             WHERE agent_id = ?1 AND state IN ('initialized', 'awaiting_approval', 'approved',
+                                               'signed', 'submitted', 'confirmed')",
+        )?
+        .query_row([agent_id.as_str()], |row| row.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Up to `max` ids of sessions that [`expire_one`] would expire at `now_ms`.
 pub(super) fn due_for_expiry(conn: &Connection, now_ms: u64, max: usize) -> Result<Vec<SessionId>> {
     let now = to_i64("now_ms", now_ms)?;

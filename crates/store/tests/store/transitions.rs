@@ -139,6 +139,24 @@ async fn a_signed_transaction_can_never_be_replaced() -> TestResult {
     Ok(())
 }
 
+/// Sessions count as open until they end, whatever ended them.
+#[tokio::test]
+async fn open_sessions_are_those_not_ended() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let agent = add_agent(&store, "agent-1").await?;
+    let other = add_agent(&store, "agent-2").await?;
+    let a = create(&store, new_session(&agent, "ps_a", 5)?).await?;
+    let b = create(&store, new_session(&agent, "ps_b", 5)?).await?;
+    create(&store, new_session(&other, "ps_c", 5)?).await?;
+    advance(&store, &a, Initialized, Approved, T0).await?;
+    assert_eq!(store.open_session_count(&agent).await?, 2);
+    advance(&store, &b, Initialized, Cancelled, T0).await?;
+    assert_eq!(store.open_session_count(&agent).await?, 1);
+    assert_eq!(store.open_session_count(&other).await?, 1);
+    Ok(())
+}
+
 /// Two executions of one approved session race to store their grant: the second is refused,
 /// so only one of them ever reaches the signer.
 #[tokio::test]
