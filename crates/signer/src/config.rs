@@ -20,9 +20,11 @@ mod approvals;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use approvals::{ApprovalsConfig, Approver, ApproverList, MAX_APPROVALS_PER_REQUEST};
 use raw::{RawConfig, invalid};
+pub use tls::{ClientIdentity, TlsConfig};
 
 /// Configuration files larger than this are refused before parsing.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -82,8 +84,10 @@ pub enum ConfigError {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the service listens (a Unix socket, created with mode 0600).
-    pub socket: PathBuf,
+    /// The Unix socket to listen on (created with mode 0600); `None` only with `tls`.
+    pub socket: Option<PathBuf>,
+    /// A TCP listener with mutual TLS, besides or instead of the socket.
+    pub tls: Option<TlsConfig>,
     /// The signer's own SQLite database of grants, signatures and requests.
     pub database: PathBuf,
     /// The approval layer's grant public key.

@@ -3,7 +3,8 @@
 //!
 //! The server that agents talk to never sees a private key. When a payment is approved, the
 //! approval layer sends this service the exact Solana message bytes and an approval grant (see
-//! [`clawfirst_core::grant`]) over a Unix socket. The signer checks the grant's signature
+//! [`clawfirst_core::grant`]) over a Unix socket, or over TCP with mutual TLS when the signer
+//! runs on its own host. The signer checks the grant's signature
 //! against its own copy of the grant public key, checks that the grant covers this key and these
 //! exact bytes, decodes the message and checks that it performs exactly the granted transfer
 //! and nothing else, burns the grant id in its own database, and only then signs. The wire
@@ -21,14 +22,17 @@
 //! - [`approvers`]: the approvers file, re-read when it changes.
 //! - [`service`] and `sign`: parsing a request line and answering it; the numbered sign sequence
 //!   lives in one function that reads top to bottom.
-//! - [`server`]: the Unix socket, framing, peer checks and graceful shutdown.
+//! - [`server`]: the listeners (Unix socket, TLS over TCP, or both), framing, peer checks and
+//!   graceful shutdown.
+//! - [`tls`]: the TLS listener's configuration and client certificate checks, and the
+//!   `dangerous-dev-tls-setup` certificates.
 //!
 //! # Configuration
 //!
 //! A TOML file (`clawfirst-signer --config FILE`); the reference with an example is in
 //! `docs/signer-protocol.md`. Each field, its default, and what it means for security:
 //!
-//! - `socket` (required): the Unix socket path. Created with mode 0600; only the signer's own
+//! - `socket` (required unless `[tls]` is present): the Unix socket path. Created with mode 0600; only the signer's own
 //!   user (and root) is served. Whoever can connect can ask for signatures, though only with
 //!   valid grants; put it in a directory only the two services can enter.
 //! - `database` (required): the signer's SQLite file, created with mode 0600. Deleting it
@@ -71,6 +75,22 @@
 //!     longer ago are refused. Longer windows leave stolen or forgotten approvals usable for
 //!     longer (each still pays at most once: its session is consumed with the first grant).
 //!
+//! - `[tls]` (optional): also (or, without `socket`, only) listen on TCP with mutual TLS 1.3.
+//!   There is no plaintext TCP. Every field is required; there are no defaults.
+//!   - `listen`: `IP:port`. Whoever can reach it can attempt a handshake; only the allowed
+//!     client gets further. Put it on the signer's own network segment.
+//!   - `cert_file`: the signer's certificate chain (PEM, leaf first); the server checks it
+//!     against the CA it was given and the name it expects.
+//!   - `key_file`: the private key of that certificate (PEM); refused unless mode 0600 or
+//!     stricter. Whoever holds it can impersonate the signer to the server (but cannot sign).
+//!   - `client_ca_file`: the CA certificates (PEM) a client certificate must chain to. Use a
+//!     CA of the signer's own, not a public one: anyone that CA certifies with the allowed
+//!     identity is served.
+//!   - `allowed_client`: the one identity served: a URI (text with a `:`, compared exactly) or
+//!     a DNS name (case-blind; wildcard certificates never match) among the client
+//!     certificate's subject alternative names. Clients with any other certificate are refused
+//!     during the handshake.
+//!
 //! There are no other defaults. Unknown fields, and fields of another backend, are refused;
 //! errors name the field. Relative paths are resolved against the file's directory.
 //!
@@ -92,7 +112,12 @@
 //! - Above the floor, a grant is signed only with enough valid approvals from distinct
 //!   approvers in the signer's own list, about that exact payment; a session's approvals pay
 //!   once. A server whose grant key is stolen can move at most the floor.
-//! - No `unsafe` code: PKCS#11 is reached through cryptoki's safe API.
+//! - Over TCP, a request is read only after a TLS 1.3 handshake in which the client proved a
+//!   certificate from the signer's own CA with the allowed identity, inside its validity period.
+//!   Refused handshakes are logged at `info` (with the names the certificate presented) and
+//!   never reach the request log. No session resumption: every connection is authenticated.
+//! - No `unsafe` code: PKCS#11 is reached through cryptoki's safe API; TLS is rustls with the
+//!   aws-lc-rs provider.
 
 #![forbid(unsafe_code)]
 
@@ -109,10 +134,11 @@ pub mod server;
 pub mod service;
 mod sign;
 pub mod store;
+pub mod tls;
 
 pub use backend::{BackendError, KeyBackend, KeyOpenError, Keys};
 pub use config::{Config, ConfigError};
-pub use server::{ServeError, serve};
+pub use server::{Endpoints, ServeError, serve, serve_endpoints};
 pub use service::Service;
 pub use store::{Store, StoreError};
 

@@ -6,6 +6,8 @@
 //! clawfirst-signer dangerous-dev-keygen --out PATH --passphrase-file FILE [--json]
 //! clawfirst-signer pkcs11-keygen --module M --token-label T --key-label K
 //!                                (--pin-file F | --pin-env VAR) [--json]
+//! clawfirst-signer dangerous-dev-tls-setup --dir D [--signer-name NAME]...
+//!                                [--client-identity URI] [--days N]
 //! ```
 //!
 //! Logs go to standard error (`RUST_LOG` filters, default `info`); standard output carries only
@@ -18,7 +20,7 @@
 //! | 0 | success; for `serve`, a clean shutdown after SIGTERM or Ctrl-C |
 //! | 1 | failure while running, or key generation failed |
 //! | 2 | invalid command line |
-//! | 3 | refused to start: configuration, keys, database or socket unusable |
+//! | 3 | refused to start: configuration, keys, database, socket or TLS listener unusable |
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +47,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve signing requests on the configured Unix socket.
+    /// Serve signing requests on the configured Unix socket and/or TLS listener.
     Serve {
         /// Configuration file.
         #[arg(long, value_name = "FILE")]
@@ -66,6 +68,26 @@ enum Command {
     },
     /// Generate an Ed25519 key pair inside a PKCS#11 token (non-extractable, sign only).
     Pkcs11Keygen(Pkcs11KeygenArgs),
+    /// Write a throwaway CA, the signer's TLS certificate and key, and one client certificate
+    /// and key for the server. Development only: use your own CA in production.
+    DangerousDevTlsSetup(DevTlsArgs),
+}
+
+#[derive(Debug, Args)]
+struct DevTlsArgs {
+    /// Directory for the five files (created if missing); existing files are never replaced.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// A DNS name or IP address the signer's certificate is valid for (repeatable; default
+    /// localhost and 127.0.0.1).
+    #[arg(long = "signer-name", value_name = "NAME")]
+    signer_names: Vec<String>,
+    /// The identity in the server's client certificate: a URI, or a DNS name.
+    #[arg(long, value_name = "URI", default_value = "urn:clawfirst:server")]
+    client_identity: String,
+    /// Days the certificates are valid.
+    #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u16).range(1..=3650))]
+    days: u16,
 }
 
 #[derive(Debug, Args)]
@@ -186,10 +208,55 @@ fn run(cli: Cli) -> Result<(), Failure> {
             print_public_key(&public_key, args.json);
             Ok(())
         }
+        (Some(Command::DangerousDevTlsSetup(args)), _) => dev_tls_setup(args).map_err(Failure::Run),
         (None, None) => Err(Failure::Start(anyhow::anyhow!(
             "no configuration given; run `clawfirst-signer --config FILE` or see --help"
         ))),
     }
+}
+
+fn dev_tls_setup(args: DevTlsArgs) -> anyhow::Result<()> {
+    use clawfirst_signer::tls::dangerous_dev_setup::{self, DevTlsOptions};
+
+    let client_identity = clawfirst_signer::config::ClientIdentity::parse(&args.client_identity)
+        .map_err(|reason| anyhow::anyhow!("--client-identity: {reason}"))?;
+    let mut options = DevTlsOptions {
+        client_identity,
+        validity_days: args.days,
+        ..DevTlsOptions::default()
+    };
+    if !args.signer_names.is_empty() {
+        options.signer_names = args.signer_names;
+    }
+    let [ca, cert, key, client_cert, client_key] =
+        dangerous_dev_setup::generate(&args.dir, &options)
+            .context("cannot write the development TLS files")?;
+    eprintln!(
+        "wrote development TLS files into {}; do not use them in production",
+        args.dir.display()
+    );
+    println!("# clawfirst-signer configuration");
+    println!("[tls]");
+    println!("listen = \"127.0.0.1:7443\"");
+    println!("cert_file = {:?}", cert.display().to_string());
+    println!("key_file = {:?}", key.display().to_string());
+    println!("client_ca_file = {:?}", ca.display().to_string());
+    println!("allowed_client = {:?}", args.client_identity);
+    println!();
+    println!("# clawfirst (server) configuration");
+    println!("[signer]");
+    println!("tls_address = \"127.0.0.1:7443\"");
+    println!("tls_ca_file = {:?}", ca.display().to_string());
+    println!(
+        "tls_server_name = {:?}",
+        options
+            .signer_names
+            .first()
+            .map_or("localhost", String::as_str)
+    );
+    println!("tls_cert_file = {:?}", client_cert.display().to_string());
+    println!("tls_key_file = {:?}", client_key.display().to_string());
+    Ok(())
 }
 
 fn print_public_key(public_key: &clawfirst_core::Address, json: bool) {
@@ -224,7 +291,11 @@ fn serve(config_path: PathBuf) -> Result<(), Failure> {
                 _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
             }
         };
-        clawfirst_signer::serve(service, &config.socket, shutdown)
+        let endpoints = clawfirst_signer::Endpoints {
+            socket: config.socket.as_deref(),
+            tls: config.tls.as_ref(),
+        };
+        clawfirst_signer::serve_endpoints(service, endpoints, shutdown)
             .await
             .map_err(|e| match e {
                 clawfirst_signer::ServeError::Cleanup { .. } => Failure::Run(e.into()),

@@ -8,6 +8,7 @@ use clawfirst_core::{Address, Amount, Asset, KeyId};
 use serde::Deserialize;
 
 use super::approvals::RawApprovals;
+use super::tls::RawTls;
 use super::{
     AssetLimits, BackendConfig, Config, ConfigError, FloorLimits, KeyConfig, Pkcs11Config,
     SecretSource,
@@ -17,7 +18,7 @@ use super::{
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
-    socket: PathBuf,
+    socket: Option<PathBuf>,
     database: PathBuf,
     grant_public_key: String,
     #[serde(default)]
@@ -26,6 +27,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     dangerous_no_floor: bool,
     approvals: Option<RawApprovals>,
+    tls: Option<RawTls>,
 }
 
 /// The `[floor]` section as written: asset symbol to amount string, per rule.
@@ -96,8 +98,21 @@ impl RawConfig {
             .map(|approvals| approvals.validate(base))
             .transpose()?;
 
+        let tls = self.tls.map(|tls| tls.validate(base)).transpose()?;
+        let socket = self
+            .socket
+            .map(|socket| resolve("socket", base, socket))
+            .transpose()?;
+        if socket.is_none() && tls.is_none() {
+            return Err(invalid(
+                "socket",
+                "required unless a [tls] section makes the signer listen on TCP",
+            ));
+        }
+
         Ok(Config {
-            socket: resolve("socket", base, self.socket)?,
+            socket,
+            tls,
             database: resolve("database", base, self.database)?,
             grant_public_key,
             keys,
@@ -251,7 +266,7 @@ fn valid_env_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn resolve(field: &str, base: &Path, path: PathBuf) -> Result<PathBuf, ConfigError> {
+pub(super) fn resolve(field: &str, base: &Path, path: PathBuf) -> Result<PathBuf, ConfigError> {
     if path.as_os_str().is_empty() {
         return Err(invalid(field, "must not be empty"));
     }

@@ -62,7 +62,10 @@ fn error_text(e: &ConfigError) -> String {
 fn the_documented_example_parses_with_paths_resolved() -> Result<(), ConfigError> {
     let key = grant_key();
     let config = parse(&full_example(&key))?;
-    assert_eq!(config.socket, Path::new("/etc/clawfirst/run/signer.sock"));
+    assert_eq!(
+        config.socket.as_deref(),
+        Some(Path::new("/etc/clawfirst/run/signer.sock"))
+    );
     assert_eq!(
         config.database,
         Path::new("/var/lib/clawfirst/signer.sqlite")
@@ -184,7 +187,7 @@ fn load_resolves_relative_paths_against_the_file() -> Result<(), Box<dyn std::er
     let file = dir.path().join("signer.toml");
     std::fs::write(&file, full_example(&grant_key()))?;
     let config = Config::load(&file)?;
-    assert_eq!(config.socket, dir.path().join("run/signer.sock"));
+    assert_eq!(config.socket, Some(dir.path().join("run/signer.sock")));
 
     let missing = Config::load(&dir.path().join("absent.toml"));
     assert!(matches!(missing, Err(ConfigError::Read { .. })));

@@ -137,7 +137,7 @@ impl Setup {
         Ok(signer)
     }
 
-    fn spawn(&self, stderr: &Path) -> Result<Child, Error> {
+    pub fn spawn(&self, stderr: &Path) -> Result<Child, Error> {
         Ok(self
             .command()
             .arg("--config")

@@ -12,6 +12,8 @@
 //!   and reloading the approvers file.
 //! - `keyfile`: the key file format: wrong passphrase, tampering, secrets in `Debug`.
 //! - `handler`: property tests of the request handler in process.
+//! - `tls`: the TCP listener with mutual TLS: the allowed client signs; no certificate, another
+//!   CA, another identity, an expired certificate and plaintext are refused; the dev TLS setup.
 //! - `throughput`: an ignored measurement of signatures per second, for release builds.
 
 mod api;
@@ -23,6 +25,7 @@ mod handler;
 mod harness;
 mod keyfile;
 mod throughput;
+mod tls;
 
 /// Instantiates every API case for one backend, each case on its own signer process.
 macro_rules! api_suite {
