@@ -46,6 +46,9 @@ pub struct AgentRecord {
     pub created_at_ms: u64,
     /// When the agent's status last changed.
     pub updated_at_ms: u64,
+    /// Moves on at every credential rotation; a delegation token issued in an earlier
+    /// generation is no longer valid.
+    pub credential_generation: u32,
 }
 
 /// What the caller provides to register an API key; the store stamps it with the time of the

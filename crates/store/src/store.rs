@@ -143,6 +143,51 @@ impl Store {
         Ok(revoked)
     }
 
+    /// Rotates the agent's credentials at once: revokes every API key, moves the credential
+    /// generation on (every delegation token issued before fails from now on, on every server
+    /// sharing this database), and stores `key`, the new API key's hash. Returns the agent and
+    /// how many keys were revoked.
+    ///
+    /// # Errors
+    /// [`StoreError::AgentNotFound`], [`StoreError::ApiKeyExists`],
+    /// [`StoreError::InvalidKeyIdPublic`].
+    #[instrument(skip_all, fields(agent.id = %key.agent_id))]
+    pub async fn rotate_credentials(
+        &self,
+        key: NewApiKey,
+        audit: AuditEvent,
+    ) -> Result<(AgentRecord, usize), StoreError> {
+        let rotated = dispatch!(self, rotate_credentials(key, audit))?;
+        info!(
+            agent.credential_generation = rotated.0.credential_generation,
+            api_key.revoked = rotated.1,
+            "credentials rotated"
+        );
+        Ok(rotated)
+    }
+
+    /// Revokes one delegation token by its id.
+    ///
+    /// # Errors
+    /// [`StoreError::AgentNotFound`].
+    #[instrument(skip_all, fields(agent.id = %agent_id))]
+    pub async fn revoke_token(
+        &self,
+        token_id: &str,
+        agent_id: &AgentId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            revoke_token(token_id.to_owned(), agent_id.clone(), audit)
+        )
+    }
+
+    /// Whether a delegation token id was revoked.
+    pub async fn token_revoked(&self, token_id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, token_revoked(token_id.to_owned()))
+    }
+
     // Sessions.
 
     /// Creates a session in `initialized`, or returns the agent's earlier session with the same

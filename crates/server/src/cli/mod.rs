@@ -91,6 +91,29 @@ enum AgentsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace every credential of an agent: its API keys and delegation tokens stop working
+    /// at once; prints the new API key once.
+    Rotate {
+        /// The agent.
+        agent_id: String,
+        /// The data directory of the running server (default as for `up`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an agent for good: it can no longer authenticate or pay.
+    Revoke {
+        /// The agent.
+        agent_id: String,
+        /// The data directory of the running server (default as for `up`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List agents.
     List {
         /// The data directory of the running server (default as for `up`).
@@ -224,6 +247,53 @@ async fn agents(command: AgentsCommand) -> Result<()> {
                 println!(
                     "API key (shown once): {}",
                     created["api_key"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        AgentsCommand::Rotate {
+            agent_id,
+            data_dir,
+            json,
+        } => {
+            clawfirst_core::AgentId::new(agent_id.as_str())
+                .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
+            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
+            let rotated = admin
+                .post(&format!("/agents/{agent_id}/rotate"), serde_json::json!({}))
+                .await?;
+            if json {
+                println!("{rotated}");
+            } else {
+                println!(
+                    "rotated agent {agent_id}: {} API key(s) revoked, older delegation tokens \
+                     no longer valid",
+                    rotated["revoked_api_keys"]
+                );
+                println!(
+                    "new API key (shown once): {}",
+                    rotated["api_key"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        AgentsCommand::Revoke {
+            agent_id,
+            data_dir,
+            json,
+        } => {
+            clawfirst_core::AgentId::new(agent_id.as_str())
+                .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
+            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
+            let revoked = admin
+                .post(&format!("/agents/{agent_id}/revoke"), serde_json::json!({}))
+                .await?;
+            if json {
+                println!("{revoked}");
+            } else {
+                println!(
+                    "revoked agent {agent_id} and {} API key(s)",
+                    revoked["revoked_api_keys"]
                 );
             }
             Ok(())

@@ -28,6 +28,7 @@ use crate::payments::PaymentService;
 
 mod admin;
 mod approvals;
+mod credentials;
 
 /// What the HTTP layer needs.
 #[derive(Clone, Debug)]
@@ -65,13 +66,13 @@ pub fn router(
             state.clone(),
             authenticate_agent,
         ));
-    let admin_routes =
-        admin::routes()
-            .merge(approvals::routes())
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                authenticate_admin,
-            ));
+    let admin_routes = admin::routes()
+        .merge(approvals::routes())
+        .merge(credentials::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_admin,
+        ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

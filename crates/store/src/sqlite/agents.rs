@@ -10,7 +10,8 @@ use crate::audit::AuditEvent;
 use crate::error::StoreError;
 
 const SELECT_AGENT: &str =
-    "SELECT agent_id, key_id, status, created_at_ms, updated_at_ms FROM agents";
+    "SELECT agent_id, key_id, status, created_at_ms, updated_at_ms, credential_generation
+     FROM agents";
 const SELECT_KEY: &str =
     "SELECT key_id_public, agent_id, key_hash, created_at_ms, revoked_at_ms FROM api_keys";
 
@@ -43,6 +44,7 @@ pub(super) fn create(
         status: AgentStatus::Active,
         created_at_ms: audit_event.at_ms,
         updated_at_ms: audit_event.at_ms,
+        credential_generation: 0,
     })
 }
 
@@ -148,6 +150,81 @@ pub(super) fn revoke_keys(
     Ok(revoked)
 }
 
+/// Rotates the agent's credentials in one step: every API key revoked, the credential
+/// generation moved on (so older delegation tokens fail), the new key stored.
+pub(super) fn rotate(
+    tx: &Connection,
+    key: NewApiKey,
+    audit_event: &AuditEvent,
+) -> Result<(AgentRecord, usize)> {
+    let agent_id = key.agent_id.clone();
+    let Some(agent) = find(tx, &agent_id)? else {
+        return Err(StoreError::AgentNotFound(agent_id).into());
+    };
+    if agent.credential_generation == u32::MAX {
+        return Err(StoreError::Corrupt {
+            table: "agents",
+            column: "credential_generation",
+        }
+        .into());
+    }
+    if !valid_key_id_public(&key.key_id_public) {
+        return Err(StoreError::InvalidKeyIdPublic.into());
+    }
+    if find_key(tx, &key.key_id_public)?.is_some() {
+        return Err(StoreError::ApiKeyExists(key.key_id_public).into());
+    }
+    let at_ms = to_i64("at_ms", audit_event.at_ms)?;
+
+    let revoked = tx
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at_ms = ?1 WHERE agent_id = ?2 AND revoked_at_ms IS NULL",
+        )?
+        .execute((at_ms, agent_id.as_str()))?;
+    tx.prepare_cached(
+        "UPDATE agents SET credential_generation = credential_generation + 1, updated_at_ms = ?1
+         WHERE agent_id = ?2",
+    )?
+    .execute((at_ms, agent_id.as_str()))?;
+    tx.prepare_cached(
+        "INSERT INTO api_keys (key_id_public, agent_id, key_hash, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute((&key.key_id_public, agent_id.as_str(), &key.hash[..], at_ms))?;
+    audit::append(tx, audit_event)?;
+
+    let agent = find(tx, &agent_id)?.ok_or(StoreError::AgentNotFound(agent_id))?;
+    Ok((agent, revoked))
+}
+
+/// Records a delegation token as revoked; revoking it again changes nothing.
+pub(super) fn revoke_token(
+    tx: &Connection,
+    token_id: &str,
+    agent_id: &AgentId,
+    audit_event: &AuditEvent,
+) -> Result<()> {
+    if find(tx, agent_id)?.is_none() {
+        return Err(StoreError::AgentNotFound(agent_id.clone()).into());
+    }
+    let at_ms = to_i64("at_ms", audit_event.at_ms)?;
+    tx.prepare_cached(
+        "INSERT INTO revoked_tokens (token_id, agent_id, revoked_at_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (token_id) DO NOTHING",
+    )?
+    .execute((token_id, agent_id.as_str(), at_ms))?;
+    audit::append(tx, audit_event)?;
+    Ok(())
+}
+
+/// Whether a delegation token id was revoked.
+pub(super) fn token_revoked(conn: &Connection, token_id: &str) -> Result<bool> {
+    let revoked: i64 = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = ?1)")?
+        .query_row([token_id], |row| row.get(0))?;
+    Ok(revoked != 0)
+}
+
 fn agent(row: &Row<'_>) -> Result<AgentRecord> {
     let c = Columns {
         row,
@@ -159,6 +236,12 @@ fn agent(row: &Row<'_>) -> Result<AgentRecord> {
         status: c.parsed("status")?,
         created_at_ms: c.u64("created_at_ms")?,
         updated_at_ms: c.u64("updated_at_ms")?,
+        credential_generation: u32::try_from(c.u64("credential_generation")?).map_err(|_| {
+            StoreError::Corrupt {
+                table: "agents",
+                column: "credential_generation",
+            }
+        })?,
     })
 }
 

@@ -80,6 +80,36 @@ impl SqliteBackend {
         .await
     }
 
+    pub(crate) async fn rotate_credentials(
+        &self,
+        key: NewApiKey,
+        event: AuditEvent,
+    ) -> Result<(AgentRecord, usize), StoreError> {
+        self.write("rotate_credentials", move |tx| {
+            agents::rotate(tx, key, &event)
+        })
+        .await
+    }
+
+    pub(crate) async fn revoke_token(
+        &self,
+        token_id: String,
+        agent_id: AgentId,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.write("revoke_token", move |tx| {
+            agents::revoke_token(tx, &token_id, &agent_id, &event)
+        })
+        .await
+    }
+
+    pub(crate) async fn token_revoked(&self, token_id: String) -> Result<bool, StoreError> {
+        self.read("token_revoked", move |conn| {
+            agents::token_revoked(conn, &token_id)
+        })
+        .await
+    }
+
     pub(crate) async fn create_session(
         &self,
         new: NewSession,

@@ -19,7 +19,21 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, V2_WINDOW_TOTALS),
     (3, V3_MEASURES),
     (4, V4_APPROVALS),
+    (5, V5_CREDENTIALS),
 ];
+
+/// Credential rotation: each agent's credential generation (delegation tokens name the
+/// generation they were issued in; rotation moves it on, so every older token fails at once),
+/// and the ids of delegation tokens revoked one by one.
+const V5_CREDENTIALS: &str = "
+ALTER TABLE agents ADD COLUMN credential_generation BIGINT NOT NULL DEFAULT 0
+    CHECK (credential_generation >= 0);
+CREATE TABLE revoked_tokens (
+    token_id      TEXT PRIMARY KEY,
+    agent_id      TEXT NOT NULL REFERENCES agents (agent_id),
+    revoked_at_ms BIGINT NOT NULL
+);
+";
 
 /// A covering index for the rolling-window totals: the sum is read from the index alone.
 const V2_WINDOW_TOTALS: &str = "

@@ -167,3 +167,52 @@ async fn bad_or_duplicate_api_keys_are_refused() -> TestResult {
     assert_eq!(store.audit_len().await?, audit_before);
     Ok(())
 }
+
+/// Rotation revokes every key at once, stores the new one and moves the credential generation
+/// on; token revocation is recorded by id and idempotent.
+#[tokio::test]
+async fn rotation_replaces_every_credential_at_once() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let agent = add_agent(&store, "agent-1").await?;
+    for id in ["aaaaaaaaaaaa", "bbbbbbbbbbbb"] {
+        let key = NewApiKey {
+            key_id_public: id.to_owned(),
+            agent_id: agent.clone(),
+            hash: [1; 32],
+        };
+        store
+            .add_api_key(key, operator_event("agent.key_issued", T0))
+            .await?;
+    }
+    let before = store.agent(&agent).await?.ok_or("no agent")?;
+    assert_eq!(before.credential_generation, 0);
+
+    let new = NewApiKey {
+        key_id_public: "cccccccccccc".to_owned(),
+        agent_id: agent.clone(),
+        hash: [2; 32],
+    };
+    let (after, revoked) = store
+        .rotate_credentials(new, operator_event("agent.rotated", T0 + 1))
+        .await?;
+    assert_eq!((after.credential_generation, revoked), (1, 2));
+    for id in ["aaaaaaaaaaaa", "bbbbbbbbbbbb"] {
+        let old = store.api_key(id).await?.ok_or("key vanished")?;
+        assert_eq!(old.revoked_at_ms, Some(T0 + 1));
+    }
+    let fresh = store
+        .api_key("cccccccccccc")
+        .await?
+        .ok_or("new key missing")?;
+    assert_eq!(fresh.revoked_at_ms, None);
+
+    assert!(!store.token_revoked("tid-1").await?);
+    for _ in 0..2 {
+        store
+            .revoke_token("tid-1", &agent, operator_event("token.revoked", T0 + 2))
+            .await?;
+    }
+    assert!(store.token_revoked("tid-1").await?);
+    Ok(())
+}

@@ -1,0 +1,68 @@
+"""Agent credentials through a real MCP client: rotation replaces every API key at once,
+revocation shuts the agent out, and each refusal is a plain 401 that the audit trail records
+with the method and reason, never the credential."""
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+from client import http_client, ok
+from conftest import Stack
+
+
+def mcp_status(stack: Stack, key: str) -> int:
+    """The HTTP status of an MCP tools/list request made with `key`."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    request = urllib.request.Request(
+        stack.url,
+        data=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_rotation_and_revocation_take_effect_at_once(tmp_path):
+    stack = Stack(tmp_path / "data").start()
+    try:
+        old_key = stack.clawfirst_json("agents", "add", "rotating")["api_key"]
+        assert mcp_status(stack, old_key) == 200
+
+        rotated = stack.clawfirst_json("agents", "rotate", "rotating")
+        new_key = rotated["api_key"]
+        assert rotated["revoked_api_keys"] == 1 and rotated["credential_generation"] == 1
+        assert new_key != old_key
+        assert mcp_status(stack, old_key) == 401
+        assert mcp_status(stack, new_key) == 200
+
+        async def pays():
+            async with http_client(stack.url, new_key) as c:
+                await ok(c, "x402.query_balance", {})
+
+        asyncio.run(pays())
+
+        revoked = stack.clawfirst_json("agents", "revoke", "rotating")
+        assert revoked["status"] == "revoked"
+        assert mcp_status(stack, new_key) == 401
+        # Another agent is untouched.
+        assert mcp_status(stack, stack.api_key) == 200
+
+        audit = stack.admin("GET", "/audit?limit=10000")[1]["records"]
+        failures = [r for r in audit if r["event"] == "auth.failed"]
+        assert {r["details"]["reason"] for r in failures} >= {"revoked key"}
+        assert all(r["details"]["method"] == "api_key" for r in failures)
+        text = json.dumps(audit)
+        for secret in (old_key, new_key):
+            assert secret not in text and secret.split("_")[-1] not in text
+        events = {r["event"] for r in audit}
+        assert {"agent.rotated", "agent.revoked"} <= events
+    finally:
+        stack.stop()
