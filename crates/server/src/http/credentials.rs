@@ -26,16 +26,15 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
-fn agent_id(id: String) -> Result<AgentId, Response> {
-    AgentId::new(id).map_err(|_| error(StatusCode::BAD_REQUEST, "agent id: invalid"))
+fn bad_agent_id() -> Response {
+    error(StatusCode::BAD_REQUEST, "agent id: invalid")
 }
 
 /// Replaces every credential of the agent: old API keys and delegation tokens fail from now
 /// on; the new API key is in the answer, once.
 async fn rotate(State(state): State<HttpState>, Path(id): Path<String>) -> Response {
-    let agent_id = match agent_id(id) {
-        Ok(a) => a,
-        Err(response) => return response,
+    let Ok(agent_id) = AgentId::new(id) else {
+        return bad_agent_id();
     };
     let key = api_key::generate();
     let new = NewApiKey {
@@ -62,9 +61,8 @@ async fn rotate(State(state): State<HttpState>, Path(id): Path<String>) -> Respo
 
 /// Revokes the agent for good: its status becomes `revoked` and every API key is revoked.
 async fn revoke(State(state): State<HttpState>, Path(id): Path<String>) -> Response {
-    let agent_id = match agent_id(id) {
-        Ok(a) => a,
-        Err(response) => return response,
+    let Ok(agent_id) = AgentId::new(id) else {
+        return bad_agent_id();
     };
     let audit = AuditEvent::operator("admin", "agent.revoked")
         .details(json!({ "agent_id": agent_id.as_str() }));
