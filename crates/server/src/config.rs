@@ -13,11 +13,18 @@
 //! | `rate_limits.tool_calls_per_minute` | 6000 | per agent; see [`rate_limits`] |
 //! | `rate_limits.payments_per_minute` | 600 | payments an agent may start per minute |
 //! | `rate_limits.open_sessions` | 1000 | payment sessions an agent may have open |
+//! | `auth.delegation_key_file` | `delegation.key` | signs delegation tokens; see [`auth`] |
+//! | `auth.jwt.*` | off | JWT bearer tokens from an identity provider; see [`auth`] |
 //! | `storage.sqlite` | `clawfirst.sqlite` | holds sessions, credentials' hashes, audit |
 //! | `storage.synchronous` | `full` | `normal` may lose the last commits on power loss |
 //! | `signer.socket` | `signer.sock` | the only way to the wallet keys |
 //! | `signer.grant_key_file` | `grant.key` | its holder can authorize up to the signer's floor |
 //! | `signer.default_key_id` | `default` | the wallet key of agents without their own |
+//! | `signer.tls_address` | none | a signer's TLS listener, `host:port`; replaces the socket |
+//! | `signer.tls_ca_file` | none | the only CA trusted for the signer's certificate |
+//! | `signer.tls_server_name` | none | the name the signer's certificate must carry |
+//! | `signer.tls_cert_file` | none | this server's client certificate, as the signer allows |
+//! | `signer.tls_key_file` | none | its key (0600): its holder reaches the signer as this server |
 //! | `sessions.ttl_seconds` | 900 | how long an unsubmitted session lives |
 //! | `fees.compute_unit_price_micro_lamports` | 1000 | priority fee per compute unit |
 //! | `localnet.state` | `ledger.sqlite` | the embedded ledger's state |
@@ -41,9 +48,13 @@ use clawfirst_core::{Address, AgentId, KeyId};
 use serde::Deserialize;
 
 use crate::rate_limit::RateLimits;
+use crate::signer_client::SignerTls;
 use crate::tools::schema::ToolNaming;
 
+pub mod auth;
 pub mod rate_limits;
+
+pub use auth::{AuthConfig, JwtConfig};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +121,8 @@ pub struct RawConfig {
     stdio: RawStdio,
     #[serde(default)]
     rate_limits: rate_limits::RawRateLimits,
+    #[serde(default)]
+    auth: auth::RawAuth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +147,11 @@ struct RawSigner {
     socket: Option<PathBuf>,
     grant_key_file: Option<PathBuf>,
     default_key_id: Option<String>,
+    tls_address: Option<String>,
+    tls_ca_file: Option<PathBuf>,
+    tls_server_name: Option<String>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,12 +216,16 @@ pub struct Config {
     pub admin_token_sha256: Option<[u8; 32]>,
     /// Per-agent rate limits.
     pub rate_limits: RateLimits,
+    /// Delegation tokens and JWT bearer tokens.
+    pub auth: AuthConfig,
     /// The SQLite database.
     pub sqlite_path: PathBuf,
     /// Its durability.
     pub durability: Durability,
     /// The signer's socket.
     pub signer_socket: PathBuf,
+    /// The signer's TLS listener; when set, the signer is reached there instead of the socket.
+    pub signer_tls: Option<SignerTls>,
     /// The grant key file.
     pub grant_key_file: PathBuf,
     /// The wallet key of agents without their own.
@@ -284,6 +306,7 @@ impl Config {
             })
             .transpose()?;
         let rate_limits = rate_limits::build(raw.rate_limits)?;
+        let auth = auth::build(raw.auth, base_dir)?;
 
         let durability = match raw.storage.synchronous.as_deref() {
             None | Some("full") => Durability::Full,
@@ -293,6 +316,15 @@ impl Config {
 
         let default_key_id = KeyId::new(raw.signer.default_key_id.as_deref().unwrap_or("default"))
             .map_err(|e| invalid("signer.default_key_id", e))?;
+        let signer_tls = SignerTls::from_keys(
+            raw.signer.tls_address,
+            raw.signer.tls_ca_file,
+            raw.signer.tls_server_name,
+            raw.signer.tls_cert_file,
+            raw.signer.tls_key_file,
+            |p| resolve(Some(p), ""),
+        )
+        .map_err(|(key, message)| invalid(key, message))?;
 
         let ttl = raw.sessions.ttl_seconds.unwrap_or(900);
         if !(10..=86_400).contains(&ttl) {
@@ -350,9 +382,11 @@ impl Config {
             tool_naming: raw.server.tool_naming.unwrap_or_default(),
             admin_token_sha256,
             rate_limits,
+            auth,
             sqlite_path: resolve(raw.storage.sqlite, "clawfirst.sqlite"),
             durability,
             signer_socket: resolve(raw.signer.socket, "signer.sock"),
+            signer_tls,
             grant_key_file: resolve(raw.signer.grant_key_file, "grant.key"),
             default_key_id,
             session_ttl_ms: ttl * 1000,

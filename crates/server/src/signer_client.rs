@@ -1,8 +1,9 @@
 //! The approval layer's client of `clawfirst-signer`.
 //!
 //! Speaks the line-delimited JSON protocol of [`clawfirst_core::signer_proto`] over the
-//! signer's Unix socket. Connections are kept in a small pool and reused; a connection that
-//! saw any error is dropped, never returned to the pool.
+//! signer's Unix socket, or over TCP with mutual TLS to a signer on another host ([`tls`]).
+//! Connections are kept in a small pool and reused; a connection that saw any error is dropped,
+//! never returned to the pool.
 //!
 //! # Security
 //!
@@ -21,8 +22,12 @@ use clawfirst_core::signer_proto::{
     MAX_FRAME_BYTES, SignerErrorCode, SignerRequest, SignerResponse,
 };
 use clawfirst_core::{Address, GrantId, KeyId};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
+
+pub mod tls;
+
+pub use tls::{SignerTls, SignerTlsError};
 
 /// How long one request may take before the connection is abandoned.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,15 +79,26 @@ pub enum GrantUse {
     UsedWithoutSignature,
 }
 
+/// A byte stream to the signer: a Unix socket or a TLS stream.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 struct Connection {
-    reader: BufReader<tokio::net::unix::OwnedReadHalf>,
-    writer: tokio::net::unix::OwnedWriteHalf,
+    stream: BufReader<Box<dyn Stream>>,
+}
+
+/// How the signer is reached.
+#[derive(Debug)]
+enum Link {
+    Socket(PathBuf),
+    Tls(tls::Connector),
 }
 
 /// A pooled client of the signer.
 #[derive(Debug)]
 pub struct SignerClient {
-    socket: PathBuf,
+    link: Link,
     pool: Mutex<Vec<Connection>>,
 }
 
@@ -96,8 +112,40 @@ impl SignerClient {
     /// A client of the signer listening on `socket`. Connects lazily.
     pub fn new(socket: PathBuf) -> Self {
         Self {
-            socket,
+            link: Link::Socket(socket),
             pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A client of a signer's TLS listener. Reads the certificates and key now; connects
+    /// lazily.
+    ///
+    /// # Errors
+    /// [`SignerTlsError`] when a file is unreadable, not PEM, or refused by rustls.
+    pub fn with_tls(tls: &SignerTls) -> Result<Self, SignerTlsError> {
+        Ok(Self {
+            link: Link::Tls(tls::Connector::new(tls)?),
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The client the configuration asks for: over TLS when `signer.tls_address` is set,
+    /// otherwise over `signer.socket`.
+    ///
+    /// # Errors
+    /// [`SignerTlsError`], as for [`SignerClient::with_tls`].
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, SignerTlsError> {
+        match &config.signer_tls {
+            Some(tls) => Self::with_tls(tls),
+            None => Ok(Self::new(config.signer_socket.clone())),
+        }
+    }
+
+    /// Where this client connects, for messages: the socket path or `tls://host:port`.
+    pub fn endpoint(&self) -> String {
+        match &self.link {
+            Link::Socket(path) => path.display().to_string(),
+            Link::Tls(connector) => connector.endpoint(),
         }
     }
 
@@ -186,16 +234,23 @@ impl SignerClient {
         let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => self.connect().await?,
+            None => tokio::time::timeout(REQUEST_TIMEOUT, self.connect())
+                .await
+                .map_err(|_| SignerClientError::Timeout)??,
         };
 
         let exchange = async {
-            conn.writer
+            let stream = conn.stream.get_mut();
+            stream
                 .write_all(&line)
                 .await
                 .map_err(SignerClientError::Unreachable)?;
+            stream
+                .flush()
+                .await
+                .map_err(SignerClientError::Unreachable)?;
             let mut buf = Vec::with_capacity(256);
-            let n = (&mut conn.reader)
+            let n = (&mut conn.stream)
                 .take(u64::try_from(MAX_FRAME_BYTES).unwrap_or(u64::MAX))
                 .read_until(b'\n', &mut buf)
                 .await
@@ -224,14 +279,25 @@ impl SignerClient {
         }
     }
 
+    /// Opens a connection; over TLS this includes the handshake. A signer that refuses this
+    /// server's certificate may still let the handshake finish (TLS 1.3 checks the client last)
+    /// and then close: that shows as `Unreachable` on the first request.
     async fn connect(&self) -> Result<Connection, SignerClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(SignerClientError::Unreachable)?;
-        let (read, writer) = stream.into_split();
+        let stream: Box<dyn Stream> = match &self.link {
+            Link::Socket(path) => Box::new(
+                UnixStream::connect(path)
+                    .await
+                    .map_err(SignerClientError::Unreachable)?,
+            ),
+            Link::Tls(connector) => Box::new(
+                connector
+                    .connect()
+                    .await
+                    .map_err(SignerClientError::Unreachable)?,
+            ),
+        };
         Ok(Connection {
-            reader: BufReader::new(read),
-            writer,
+            stream: BufReader::new(stream),
         })
     }
 }

@@ -32,9 +32,10 @@
 //! A TOML file (`clawfirst-signer --config FILE`); the reference with an example is in
 //! `docs/signer-protocol.md`. Each field, its default, and what it means for security:
 //!
-//! - `socket` (required unless `[tls]` is present): the Unix socket path. Created with mode 0600; only the signer's own
-//!   user (and root) is served. Whoever can connect can ask for signatures, though only with
-//!   valid grants; put it in a directory only the two services can enter.
+//! - `socket` (required unless `[tls]` is present): the Unix socket path. Created with mode
+//!   0600; only the signer's own user (and root) is served. Whoever can connect can ask for
+//!   signatures, though only with valid grants; put it in a directory only the two services
+//!   can enter.
 //! - `database` (required): the signer's SQLite file, created with mode 0600. Deleting it
 //!   forgets which grants were used: grants still inside their window (at most 5 minutes)
 //!   could then be replayed, each producing the same signature over the same bytes.

@@ -86,7 +86,12 @@ struct DevTlsArgs {
     #[arg(long, value_name = "URI", default_value = "urn:clawfirst:server")]
     client_identity: String,
     /// Days the certificates are valid.
-    #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u16).range(1..=3650))]
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 365,
+        value_parser = clap::value_parser!(u16).range(1..=3650)
+    )]
     days: u16,
 }
 
