@@ -139,11 +139,12 @@ impl JwksCache {
     /// As [`JwtVerifier::verify`].
     #[instrument(skip_all, fields(auth.method = "jwt"))]
     pub async fn verify(&self, token: &str, now_s: u64) -> Result<JwtIdentity, AuthError> {
+        // A stale set is reloaded by one caller; callers arriving meanwhile use the current
+        // set rather than wait for the fetch.
+        if let Ok(mut state) = self.state.try_lock()
+            && state.loaded_at.elapsed() >= self.cache.refresh_interval
         {
-            let mut state = self.state.lock().await;
-            if state.loaded_at.elapsed() >= self.cache.refresh_interval {
-                self.reload_or_warn(&mut state).await;
-            }
+            self.reload_or_warn(&mut state).await;
         }
 
         match self.verifier().verify(token, now_s) {

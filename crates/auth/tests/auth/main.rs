@@ -2,7 +2,9 @@
 
 mod cert;
 mod delegation;
+mod jwks;
 mod jwks_cache;
 mod jwt;
+mod logs;
 mod props;
 mod support;
