@@ -9,14 +9,16 @@
 //!
 //! # Security
 //!
-//! URLs must be https; the TLS client uses rustls on aws-lc-rs with Mozilla's roots and follows
-//! no redirects. Plain http exists only behind [`JwksCacheSettings::dangerous_allow_http`], for
+//! URLs must be https; the TLS client uses rustls on aws-lc-rs with Mozilla's roots (plus any
+//! configured extra roots) and follows no redirects. Plain http exists only behind [`JwksCacheSettings::dangerous_allow_http`], for
 //! tests. Responses above [`MAX_JWKS_BYTES`] are refused.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio::sync::Mutex;
 use tracing::{debug, info, instrument, warn};
 
@@ -43,6 +45,9 @@ pub struct JwksCacheSettings {
     pub unknown_kid_refetch_interval: Duration,
     /// Timeout of one fetch. Default 10 seconds.
     pub fetch_timeout: Duration,
+    /// Certificates (PEM) trusted for the JWKS server in addition to Mozilla's roots, for an
+    /// identity provider behind a private CA. Default none.
+    pub extra_root_certificates_pem: Option<String>,
     /// Accept `http://` URLs. Never set outside tests: a key set fetched in clear text can be
     /// replaced by anyone on the path, who can then mint tokens for any agent.
     pub dangerous_allow_http: bool,
@@ -54,6 +59,7 @@ impl Default for JwksCacheSettings {
             refresh_interval: Duration::from_secs(300),
             unknown_kid_refetch_interval: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(10),
+            extra_root_certificates_pem: None,
             dangerous_allow_http: false,
         }
     }
@@ -201,9 +207,20 @@ fn http_client(url: &str, cache: &JwksCacheSettings) -> Result<reqwest::Client, 
     }
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    if let Some(pem) = &cache.extra_root_certificates_pem {
+        let mut added = 0usize;
+        for der in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let der = der.map_err(|_| SetupError::Pem)?;
+            roots.add(der).map_err(|_| SetupError::Pem)?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(SetupError::Pem);
+        }
+    }
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| SetupError::JwksClient(Box::new(e)))?

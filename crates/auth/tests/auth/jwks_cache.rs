@@ -7,9 +7,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use clawfirst_auth::ca::OperatorCa;
 use clawfirst_auth::jwt::{JwksCache, JwksCacheSettings, JwksSource, JwtSettings};
 use clawfirst_auth::{AuthError, SetupError};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -55,6 +59,7 @@ fn test_cache(refresh: Duration, refetch: Duration) -> JwksCacheSettings {
         refresh_interval: refresh,
         unknown_kid_refetch_interval: refetch,
         fetch_timeout: Duration::from_secs(5),
+        extra_root_certificates_pem: None,
         dangerous_allow_http: true,
     }
 }
@@ -173,5 +178,85 @@ async fn a_file_source_loads_and_a_missing_file_fails_setup() -> TestResult {
         matches!(missing, Err(SetupError::JwksRead(_))),
         "{missing:?}"
     );
+    Ok(())
+}
+
+/// Serves one fixed body over TLS with a certificate from `ca`, answering each connection once.
+async fn serve_https(ca: &OperatorCa, body: String) -> Result<String, Box<dyn std::error::Error>> {
+    let issued = ca.issue_server_certificate(&["localhost".to_owned()], &[], 1)?;
+    let key = PrivateKeyDer::from_pem_slice(issued.private_key_pem.expose().as_bytes())?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(vec![CertificateDer::from(issued.certificate_der)], key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    Ok(format!("https://localhost:{port}/jwks.json"))
+}
+
+#[tokio::test]
+async fn https_works_with_a_trusted_root_and_fails_without_it() -> TestResult {
+    let key = TestKey::ed25519(6);
+    let ca = OperatorCa::generate("idp test ca")?;
+    let url = serve_https(&ca, json!({"keys": [key.jwk("tls")]}).to_string()).await?;
+
+    let trusting = JwksCacheSettings {
+        extra_root_certificates_pem: Some(ca.certificate_pem().to_owned()),
+        ..JwksCacheSettings::default()
+    };
+    let cache = JwksCache::load(settings(), JwksSource::Url(url.clone()), trusting).await?;
+    let t = token(&key, &header("EdDSA", "tls"), &good_claims());
+    assert_eq!(cache.verify(&t, NOW).await?.key_id, "tls");
+
+    let untrusting = JwksCache::load(
+        settings(),
+        JwksSource::Url(url),
+        JwksCacheSettings::default(),
+    )
+    .await;
+    assert!(
+        matches!(untrusting, Err(SetupError::JwksFetch(_))),
+        "{untrusting:?}"
+    );
+
+    let bad_roots = JwksCacheSettings {
+        extra_root_certificates_pem: Some("not pem".to_owned()),
+        ..JwksCacheSettings::default()
+    };
+    let result = JwksCache::load(
+        settings(),
+        JwksSource::Url("https://localhost/jwks.json".to_owned()),
+        bad_roots,
+    )
+    .await;
+    assert!(matches!(result, Err(SetupError::Pem)), "{result:?}");
     Ok(())
 }
