@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 
-from client import http_client, ok
+from client import KNOWN_ADDRESS, error, http_client, ok
 from conftest import Stack
 
 
@@ -64,5 +64,53 @@ def test_rotation_and_revocation_take_effect_at_once(tmp_path):
             assert secret not in text and secret.split("_")[-1] not in text
         events = {r["event"] for r in audit}
         assert {"agent.rotated", "agent.revoked"} <= events
+    finally:
+        stack.stop()
+
+
+def test_a_delegation_token_pays_within_its_limit_until_revoked_or_rotated(tmp_path):
+    stack = Stack(tmp_path / "data").start()
+    try:
+        stack.clawfirst_json("agents", "add", "delegating")
+        issued = stack.clawfirst_json(
+            "agents", "token", "delegating", "--ttl", "10m", "--max-amount", "5 USDC"
+        )
+        token = issued["token"]
+        assert token.startswith("cfdt_") and mcp_status(stack, token) == 200
+
+        async def go():
+            async with http_client(stack.url, token) as c:
+                intent = {"amount": "1 USDC", "recipient": KNOWN_ADDRESS}
+                await ok(c, "x402.initialize_payment", intent)
+                for amount in ("6 USDC", "0.1 SOL"):
+                    err = await error(
+                        c,
+                        "x402.initialize_payment",
+                        {"amount": amount, "recipient": KNOWN_ADDRESS},
+                    )
+                    assert err["code"] == "POLICY_VIOLATION", err
+                    assert err["details"]["rule"] == "delegation_limit"
+
+        asyncio.run(go())
+
+        stack.clawfirst_json("agents", "revoke-token", "delegating", issued["token_id"])
+        assert mcp_status(stack, token) == 401
+        second = stack.clawfirst_json("agents", "token", "delegating", "--ttl", "10m")["token"]
+        assert mcp_status(stack, second) == 200
+        stack.clawfirst_json("agents", "rotate", "delegating")
+        assert mcp_status(stack, second) == 401
+
+        # A tampered token is refused too.
+        body, signature = token.split(".")
+        assert mcp_status(stack, f"{body}x.{signature}") == 401
+
+        audit = stack.admin("GET", "/audit?limit=10000")[1]["records"]
+        reasons = {
+            r["details"]["reason"]
+            for r in audit
+            if r["event"] == "auth.failed" and r["details"]["method"] == "delegation_token"
+        }
+        assert {"token_revoked", "token_from_before_rotation"} <= reasons, reasons
+        assert token not in json.dumps(audit) and second not in json.dumps(audit)
     finally:
         stack.stop()

@@ -54,6 +54,9 @@ struct LevelResult {
 }
 
 fn main() -> std::process::ExitCode {
+    // reqwest is built with rustls but without a provider choice of its own (the workspace
+    // keeps aws-lc-rs as its only TLS crypto): install it before any client is made.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,6 +7,7 @@
 //! | `signer.toml` | 0600 | the signer configuration |
 //! | `signer-approvers.toml` | 0600 | the approvers the signer trusts above its floor |
 //! | `policy.toml` | 0600 | the approval policy |
+//! | `delegation.key` | 0600 | signs the delegation tokens issued to agents |
 //! | `approvers/NAME.key` | 0600 | approver keys made by `clawfirst approvers add` |
 //! | `grant.key` | 0600 | the approval layer's grant key (hex seed) |
 //! | `wallet.key`, `wallet.pass` | 0600 | development wallet key file and passphrase (signer) |
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clawfirst_auth::delegation::DelegationKey;
 use clawfirst_core::grant::GrantSigner;
 use clawfirst_core::secret::{SecretBytes, SecretString};
 use rand::RngCore;
@@ -157,6 +159,7 @@ impl DataDir {
             b"# Approvers the signer trusts; `clawfirst approvers add` appends here.\n",
         )?;
         write_secret(&self.path("policy.toml"), DEFAULT_POLICY.as_bytes())?;
+        ensure_delegation_key(&self.path("delegation.key"))?;
 
         // 4. The admin token and a demo payee.
         let admin = random_token(32);
@@ -229,6 +232,31 @@ pub fn load_grant_key(path: &Path) -> Result<GrantSigner> {
         .map(SecretBytes::new)
         .map_err(|_| anyhow::anyhow!("{} is not a hex grant key", path.display()))?;
     GrantSigner::from_seed(&seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Loads the key that signs delegation tokens (a hex Ed25519 seed), refusing a file others
+/// can read.
+///
+/// # Errors
+/// When the file is unreadable, readable by others, or not a 32-byte hex seed.
+pub fn load_delegation_key(path: &Path) -> Result<DelegationKey> {
+    let text = read_private(path)?;
+    let seed = hex::decode(text.trim())
+        .map(SecretBytes::new)
+        .map_err(|_| anyhow::anyhow!("{} is not a hex delegation key", path.display()))?;
+    DelegationKey::from_seed(&seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Writes a new delegation key to `path` (mode 0600) unless one is there.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn ensure_delegation_key(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let key = DelegationKey::generate();
+    write_secret(path, hex::encode(key.seed().expose()).as_bytes())
 }
 
 /// Reads the webhook's HMAC key: a file of mode 0600 holding at least 32 bytes.

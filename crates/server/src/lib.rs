@@ -32,6 +32,7 @@
 
 pub mod admin_client;
 pub mod admin_view;
+pub mod agent_auth;
 pub mod api_key;
 pub mod cli;
 pub mod config;
@@ -50,3 +51,12 @@ pub mod stdio;
 pub mod tools;
 pub mod up;
 pub mod webhook;
+
+/// Makes aws-lc-rs the process's TLS crypto provider: the one provider in the dependency tree
+/// (rustls is built without ring). HTTP clients made without an explicit TLS configuration
+/// (the admin client, the webhook) use it. Call it first in every binary; a second call does
+/// nothing.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -29,7 +29,7 @@ use crate::tools::schema::{ToolKind, ToolNaming};
 
 /// The agent an HTTP request was authenticated as; inserted by the authentication layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthenticatedAgent(pub AgentId);
+pub struct AuthenticatedAgent(pub crate::agent_auth::Authenticated);
 
 /// Where the caller's identity comes from.
 #[derive(Clone, Debug)]
@@ -80,15 +80,17 @@ impl McpHandler {
     }
 
     fn caller(&self, context: &RequestContext<RoleServer>) -> Option<Caller> {
-        let agent_id = match &self.identity {
-            Identity::Configured(id) => id.clone(),
+        match &self.identity {
+            Identity::Configured(id) => Some(Caller::agent(id.clone())),
             Identity::HttpAuthenticated => context
                 .extensions
                 .get::<axum::http::request::Parts>()
                 .and_then(|p| p.extensions.get::<AuthenticatedAgent>())
-                .map(|a| a.0.clone())?,
-        };
-        Some(Caller { agent_id })
+                .map(|a| Caller {
+                    agent_id: a.0.agent_id.clone(),
+                    delegated_limits: a.0.delegated_limits.clone(),
+                }),
+        }
     }
 
     /// Runs one tool for a caller and renders the envelope.

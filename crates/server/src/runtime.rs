@@ -6,14 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clawfirst_auth::delegation::{DelegationKey, DelegationVerifier};
+use clawfirst_auth::jwt::JwksCache;
 use clawfirst_core::{Address, AgentId, KeyId};
 use clawfirst_localnet::{Localnet, LocalnetOptions};
 use clawfirst_solana::ledger::Ledger;
 use clawfirst_store::{SqliteOptions, Store, Synchronous};
 use tracing::info;
 
+use crate::agent_auth::AgentAuth;
 use crate::config::{Config, Durability};
-use crate::datadir::{load_grant_key, read_webhook_secret};
+use crate::datadir::{load_delegation_key, load_grant_key, read_webhook_secret};
 use crate::mcp::McpApp;
 use crate::payments::{PaymentDeps, PaymentService, PaymentSettings, start_watcher};
 use crate::periodic::Periodic;
@@ -61,6 +64,10 @@ pub struct Services {
     pub mcp: Arc<McpApp>,
     /// The embedded ledger.
     pub localnet: Arc<Localnet>,
+    /// Agent authentication for the HTTP transport.
+    pub auth: Arc<AgentAuth>,
+    /// Signs delegation tokens.
+    pub delegation_key: Arc<DelegationKey>,
     watcher: Option<Periodic>,
     reloader: Option<Periodic>,
     webhook: Option<tokio::task::JoinHandle<()>>,
@@ -106,13 +113,12 @@ impl Services {
         );
 
         // 3. The signer and the wallets it holds.
-        let signer = SignerClient::new(config.signer_socket.clone());
-        signer.health().await.with_context(|| {
-            format!(
-                "the signer does not answer on {}",
-                config.signer_socket.display()
-            )
-        })?;
+        let signer = SignerClient::from_config(config)
+            .map_err(|e| anyhow::anyhow!("the signer link cannot be set up: {e}"))?;
+        signer
+            .health()
+            .await
+            .with_context(|| format!("the signer does not answer on {}", signer.endpoint()))?;
         let mut key_ids: Vec<KeyId> = vec![config.default_key_id.clone()];
         for agent in store.list_agents().await? {
             if !key_ids.contains(&agent.key_id) {
@@ -160,7 +166,21 @@ impl Services {
             }
         };
 
-        // 6. The payment service, recovered.
+        // 6. Agent authentication: delegation tokens, and JWTs if configured.
+        let delegation_key = Arc::new(load_delegation_key(&config.auth.delegation_key_file)?);
+        let delegation = DelegationVerifier::new(&delegation_key.public_key())
+            .map_err(|e| anyhow::anyhow!("delegation key: {e}"))?;
+        let jwt = match &config.auth.jwt {
+            None => None,
+            Some(jwt) => Some(Arc::new(
+                JwksCache::load(jwt.settings.clone(), jwt.source.clone(), jwt.cache.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("auth.jwt: cannot load the key set: {e}"))?,
+            )),
+        };
+        let auth = Arc::new(AgentAuth::new(store.clone(), delegation, jwt));
+
+        // 7. The payment service, recovered.
         let grant_signer = load_grant_key(&config.grant_key_file)?;
         let ledger: Arc<dyn Ledger> = localnet.clone();
         let payments = Arc::new(PaymentService::new(PaymentDeps {
@@ -195,6 +215,8 @@ impl Services {
             payments,
             mcp,
             localnet,
+            auth,
+            delegation_key,
             watcher: Some(watcher),
             reloader: Some(reloader),
             webhook,

@@ -82,6 +82,8 @@ impl Stack {
         if first_start {
             dir.initialize(listen.unwrap_or("127.0.0.1:8402"))?;
         }
+        // Data directories made before delegation tokens existed get their key now.
+        crate::datadir::ensure_delegation_key(&dir.path("delegation.key"))?;
         let Some(lock) = lock_data_dir(dir)? else {
             bail!(
                 "another clawfirst process is running on {}; stop it first, or use \
@@ -202,6 +204,8 @@ pub async fn run(options: UpOptions) -> Result<()> {
         store: stack.services.store.clone(),
         payments: stack.services.payments.clone(),
         admin_token_sha256: stack.config.admin_token_sha256,
+        auth: stack.services.auth.clone(),
+        delegation_key: stack.services.delegation_key.clone(),
     };
     let app = router(
         state,

@@ -14,6 +14,7 @@ use crate::http::{HttpState, router};
 use crate::runtime::Services;
 use crate::up::{UpOptions, wait_for_signal};
 
+mod agents;
 mod approvals;
 mod approver_files;
 mod policy;
@@ -52,7 +53,7 @@ enum Command {
     /// Manage agents through the running server's admin API.
     Agents {
         #[command(subcommand)]
-        command: AgentsCommand,
+        command: agents::AgentsCommand,
     },
     /// Register approvers: people whose signed decisions release payments that need approval.
     Approvers {
@@ -78,57 +79,11 @@ enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum AgentsCommand {
-    /// Create an agent paying from the default wallet; prints its API key once.
-    Add {
-        /// The new agent's id (letters, digits, '.', '_', '-').
-        agent_id: String,
-        /// The data directory of the running server (default as for `up`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Replace every credential of an agent: its API keys and delegation tokens stop working
-    /// at once; prints the new API key once.
-    Rotate {
-        /// The agent.
-        agent_id: String,
-        /// The data directory of the running server (default as for `up`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke an agent for good: it can no longer authenticate or pay.
-    Revoke {
-        /// The agent.
-        agent_id: String,
-        /// The data directory of the running server (default as for `up`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List agents.
-    List {
-        /// The data directory of the running server (default as for `up`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 /// Parses arguments, runs the command, prints the error chain on failure.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    crate::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -186,7 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Serve { config } => serve(&config).await,
-        Command::Agents { command } => agents(command).await,
+        Command::Agents { command } => agents::run(command).await,
         Command::Approvers { command } => approvals::approvers(command).await,
         Command::Approvals { command } => approvals::approvals(command).await,
         Command::Policy { command } => policy::run(command).await,
@@ -207,6 +162,8 @@ async fn serve(path: &std::path::Path) -> Result<()> {
         store: services.store.clone(),
         payments: services.payments.clone(),
         admin_token_sha256: config.admin_token_sha256,
+        auth: services.auth.clone(),
+        delegation_key: services.delegation_key.clone(),
     };
     let app = router(
         state,
@@ -225,95 +182,4 @@ async fn serve(path: &std::path::Path) -> Result<()> {
         .context("the HTTP server failed");
     services.stop().await;
     result
-}
-
-async fn agents(command: AgentsCommand) -> Result<()> {
-    use crate::admin_client::AdminEndpoint;
-    match command {
-        AgentsCommand::Add {
-            agent_id,
-            data_dir,
-            json,
-        } => {
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
-            let created = admin.add_agent(&agent_id).await?;
-            if json {
-                println!("{created}");
-            } else {
-                println!(
-                    "created agent {}",
-                    created["agent_id"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "API key (shown once): {}",
-                    created["api_key"].as_str().unwrap_or_default()
-                );
-            }
-            Ok(())
-        }
-        AgentsCommand::Rotate {
-            agent_id,
-            data_dir,
-            json,
-        } => {
-            clawfirst_core::AgentId::new(agent_id.as_str())
-                .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
-            let rotated = admin
-                .post(&format!("/agents/{agent_id}/rotate"), serde_json::json!({}))
-                .await?;
-            if json {
-                println!("{rotated}");
-            } else {
-                println!(
-                    "rotated agent {agent_id}: {} API key(s) revoked, older delegation tokens \
-                     no longer valid",
-                    rotated["revoked_api_keys"]
-                );
-                println!(
-                    "new API key (shown once): {}",
-                    rotated["api_key"].as_str().unwrap_or_default()
-                );
-            }
-            Ok(())
-        }
-        AgentsCommand::Revoke {
-            agent_id,
-            data_dir,
-            json,
-        } => {
-            clawfirst_core::AgentId::new(agent_id.as_str())
-                .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
-            let revoked = admin
-                .post(&format!("/agents/{agent_id}/revoke"), serde_json::json!({}))
-                .await?;
-            if json {
-                println!("{revoked}");
-            } else {
-                println!(
-                    "revoked agent {agent_id} and {} API key(s)",
-                    revoked["revoked_api_keys"]
-                );
-            }
-            Ok(())
-        }
-        AgentsCommand::List { data_dir, json } => {
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
-            let listed = admin.list_agents().await?;
-            if json {
-                println!("{listed}");
-            } else {
-                for a in listed["agents"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}\t{}\t{}",
-                        a["agent_id"].as_str().unwrap_or_default(),
-                        a["status"].as_str().unwrap_or_default(),
-                        a["key_id"].as_str().unwrap_or_default()
-                    );
-                }
-            }
-            Ok(())
-        }
-    }
 }

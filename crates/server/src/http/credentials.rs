@@ -8,8 +8,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use clawfirst_core::AgentId;
+use std::collections::BTreeMap;
+
+use clawfirst_auth::delegation::{DelegationRequest, MAX_TTL_SECONDS, TokenId};
+use clawfirst_core::{AgentId, Amount, now_ms};
 use clawfirst_store::{AgentStatus, AuditEvent, NewApiKey, StoreError};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::HttpState;
@@ -20,6 +24,11 @@ pub(super) fn routes() -> Router<HttpState> {
     Router::new()
         .route("/admin/v1/agents/{id}/rotate", post(rotate))
         .route("/admin/v1/agents/{id}/revoke", post(revoke))
+        .route("/admin/v1/agents/{id}/tokens", post(issue_token))
+        .route(
+            "/admin/v1/agents/{id}/tokens/{tid}/revoke",
+            post(revoke_token),
+        )
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -85,6 +94,132 @@ async fn revoke(State(state): State<HttpState>, Path(id): Path<String>) -> Respo
             "revoked_api_keys": revoked,
         }))
         .into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
+    }
+}
+
+/// What the operator asks a delegation token to carry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    ttl_seconds: u64,
+    /// Amounts as agents write them, e.g. `"10 USDC"`; at most one per asset.
+    #[serde(default)]
+    max_amounts: Vec<String>,
+    /// Hex SHA-256 of the client certificate (DER) the token is bound to.
+    certificate_sha256: Option<String>,
+}
+
+/// Issues a delegation token for the agent, in its current credential generation. The token
+/// is in the answer, once; its id (for revocation) and claims are audited.
+async fn issue_token(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<TokenBody>,
+) -> Response {
+    let Ok(agent_id) = AgentId::new(id) else {
+        return bad_agent_id();
+    };
+    if !(1..=MAX_TTL_SECONDS).contains(&body.ttl_seconds) {
+        return error(StatusCode::BAD_REQUEST, "ttl_seconds: must be 1 to 86400");
+    }
+    let mut max_amounts = BTreeMap::new();
+    for text in &body.max_amounts {
+        let Ok(amount) = Amount::parse(text) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "max_amounts: not an amount like \"10 USDC\"",
+            );
+        };
+        if max_amounts
+            .insert(amount.asset(), amount.base_units())
+            .is_some()
+        {
+            return error(StatusCode::BAD_REQUEST, "max_amounts: one amount per asset");
+        }
+    }
+    let certificate = match body.certificate_sha256.as_deref().map(|h| {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(h, &mut out).map(|()| out)
+    }) {
+        None => None,
+        Some(Ok(hash)) => Some(hash),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "certificate_sha256: must be 64 hex digits",
+            );
+        }
+    };
+    let agent = match state.store.agent(&agent_id).await {
+        Ok(Some(agent)) if agent.status != AgentStatus::Revoked => agent,
+        Ok(_) => return error(StatusCode::NOT_FOUND, "no such agent"),
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
+    };
+    let request = DelegationRequest {
+        agent_id: agent_id.clone(),
+        ttl_seconds: body.ttl_seconds,
+        max_amounts,
+        bound_certificate_sha256: certificate,
+        generation: agent.credential_generation,
+    };
+    let Ok(issued) = state.delegation_key.issue(request, now_ms() / 1000) else {
+        return error(StatusCode::BAD_REQUEST, "the token could not be issued");
+    };
+    let claims = &issued.claims;
+    let limits: BTreeMap<String, String> = claims
+        .max_amounts
+        .iter()
+        .map(|(asset, units)| (asset.symbol().to_owned(), units.to_string()))
+        .collect();
+    let audit = AuditEvent::operator("admin", "agent.token_issued").details(json!({
+        "agent_id": agent_id.as_str(),
+        "token_id": claims.token_id.to_string(),
+        "expires_at_s": claims.expires_at_s,
+        "max_base_units": limits,
+        "bound_to_certificate": claims.bound_certificate_sha256.is_some(),
+        "credential_generation": claims.generation,
+    }));
+    if state.store.append_audit(audit).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable");
+    }
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "agent_id": agent_id.as_str(),
+            "token": issued.token.expose(),
+            "token_id": claims.token_id.to_string(),
+            "expires_at_s": claims.expires_at_s,
+            "max_base_units": limits,
+        })),
+    )
+        .into_response()
+}
+
+/// Revokes one delegation token by its id, on every server sharing the database.
+async fn revoke_token(
+    State(state): State<HttpState>,
+    Path((id, tid)): Path<(String, String)>,
+) -> Response {
+    let Ok(agent_id) = AgentId::new(id) else {
+        return bad_agent_id();
+    };
+    let Some(token_id) = TokenId::parse_hex(&tid) else {
+        return error(StatusCode::BAD_REQUEST, "token id: must be 32 hex digits");
+    };
+    let audit = AuditEvent::operator("admin", "agent.token_revoked").details(json!({
+        "agent_id": agent_id.as_str(),
+        "token_id": token_id.to_string(),
+    }));
+    match state
+        .store
+        .revoke_token(&token_id.to_string(), &agent_id, audit)
+        .await
+    {
+        Ok(()) => {
+            axum::Json(json!({ "token_id": token_id.to_string(), "revoked": true })).into_response()
+        }
+        Err(StoreError::AgentNotFound(_)) => error(StatusCode::NOT_FOUND, "no such agent"),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
     }
 }

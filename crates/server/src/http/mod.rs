@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clawfirst_store::{AgentStatus, AuditEvent, Store};
+use clawfirst_auth::delegation::DelegationKey;
+use clawfirst_store::{AuditEvent, Store};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -22,7 +23,7 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::api_key;
+use crate::agent_auth::{AgentAuth, Refusal};
 use crate::mcp::{AuthenticatedAgent, Identity, McpApp, McpHandler};
 use crate::payments::PaymentService;
 
@@ -39,6 +40,10 @@ pub struct HttpState {
     pub payments: Arc<PaymentService>,
     /// SHA-256 of the admin token, if the admin API is enabled.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Agent authentication.
+    pub auth: Arc<AgentAuth>,
+    /// Signs the delegation tokens the admin API issues.
+    pub delegation_key: Arc<DelegationKey>,
 }
 
 /// Builds the router.
@@ -115,39 +120,23 @@ async fn refuse(store: &Store, method: &str, reason: &str) -> Response {
     unauthorized()
 }
 
-/// Resolves the agent of an API key and attaches it to the request.
+/// Resolves the agent of the request's credential and attaches it to the request.
 async fn authenticate_agent(
     State(state): State<HttpState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(presented) = bearer(request.headers()).map(str::to_owned) else {
-        return refuse(&state.store, "api_key", "no credential").await;
-    };
-    let Some(lookup) = api_key::lookup_id(&presented) else {
-        return refuse(&state.store, "api_key", "malformed key").await;
-    };
-    let record = match state.store.api_key(lookup).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return refuse(&state.store, "api_key", "unknown key").await,
-        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
-    };
-    // Constant-time comparison of the SHA-256 hashes.
-    if !api_key::matches(&presented, &record.hash) {
-        return refuse(&state.store, "api_key", "wrong secret").await;
+    let presented = bearer(request.headers()).map(str::to_owned);
+    match state.auth.authenticate(presented.as_deref(), None).await {
+        Ok(agent) => {
+            request.extensions_mut().insert(AuthenticatedAgent(agent));
+            next.run(request).await
+        }
+        Err(Refusal::Unauthorized { method, reason }) => refuse(&state.store, method, reason).await,
+        Err(Refusal::Unavailable) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
+        }
     }
-    if record.revoked_at_ms.is_some() {
-        return refuse(&state.store, "api_key", "revoked key").await;
-    }
-    match state.store.agent(&record.agent_id).await {
-        Ok(Some(agent)) if agent.status != AgentStatus::Revoked => {}
-        Ok(_) => return refuse(&state.store, "api_key", "agent revoked").await,
-        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
-    }
-    request
-        .extensions_mut()
-        .insert(AuthenticatedAgent(record.agent_id));
-    next.run(request).await
 }
 
 /// Requires the admin token.

@@ -66,7 +66,10 @@ impl PaymentService {
             ));
         }
 
-        // 2. Policy.
+        // 2. The credential's own limit, then policy.
+        let amount = Amount::from_base_units(session.asset, session.amount)
+            .map_err(|e| internal("session amount", &e))?;
+        caller.check_delegated(amount)?;
         let permit = match self.evaluate(&session, now).await? {
             Decision::Allow(permit) => permit,
             Decision::NeedsApproval(requirement) => {

@@ -21,8 +21,9 @@ impl PaymentService {
     /// idempotency key reused with other parameters; `AGENT_SUSPENDED`; `INVALID_WALLET`.
     #[instrument(skip_all, fields(agent.id = %caller.agent_id))]
     pub async fn initialize_payment(&self, caller: &Caller, req: InitializePayment) -> ToolResult {
-        // 1. The agent and its wallet.
+        // 1. The agent, its wallet, and its credential's own limit.
         let (key_id, payer) = self.wallet_of(caller).await?;
+        caller.check_delegated(req.amount)?;
 
         // 2. The recipient, through the payee directory for e-mail.
         let recipient = self

@@ -12,12 +12,12 @@
 //! whatever a crash left behind by asking the signer about the grant and the ledger about the
 //! signature, so nothing is ever signed or paid twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use clawfirst_core::grant::GrantSigner;
 use clawfirst_core::recipient::PayeeDirectory;
-use clawfirst_core::{Address, AgentId, KeyId, SessionId};
+use clawfirst_core::{Address, AgentId, Asset, KeyId, SessionId};
 use clawfirst_solana::ledger::Ledger;
 use clawfirst_store::{AgentStatus, Session, Store};
 use serde_json::Value;
@@ -49,6 +49,39 @@ pub use settle::start_watcher;
 pub struct Caller {
     /// The agent.
     pub agent_id: AgentId,
+    /// The per-payment maximum per asset of the delegation token the agent authenticated
+    /// with, if any: tighter than policy, checked before it. Assets it does not list cannot be
+    /// paid with that credential.
+    pub delegated_limits: Option<Arc<BTreeMap<Asset, u64>>>,
+}
+
+impl Caller {
+    /// An agent with no credential-specific limits (API key, JWT, stdio).
+    pub fn agent(agent_id: AgentId) -> Self {
+        Self {
+            agent_id,
+            delegated_limits: None,
+        }
+    }
+
+    /// Refuses a payment above the caller's delegation limit.
+    ///
+    /// # Errors
+    /// `POLICY_VIOLATION` naming the rule `delegation_limit`.
+    pub fn check_delegated(&self, amount: clawfirst_core::Amount) -> Result<(), ToolError> {
+        let Some(limits) = &self.delegated_limits else {
+            return Ok(());
+        };
+        match limits.get(&amount.asset()) {
+            Some(max) if amount.base_units() <= *max => Ok(()),
+            _ => Err(ToolError::new(
+                ErrorCode::PolicyViolation,
+                "denied by delegation_limit: the amount exceeds what this delegation token \
+                 allows",
+            )
+            .with_details(serde_json::json!({ "rule": "delegation_limit" }))),
+        }
+    }
 }
 
 /// Tunables of the payment path.

@@ -24,9 +24,7 @@ pub async fn start(dir: &Path) -> Result<Stack, Box<dyn std::error::Error>> {
 }
 
 pub fn demo() -> Caller {
-    Caller {
-        agent_id: AgentId::new(DEMO_AGENT).unwrap_or_else(|_| unreachable!("valid id")),
-    }
+    Caller::agent(AgentId::new(DEMO_AGENT).unwrap_or_else(|_| unreachable!("valid id")))
 }
 
 pub fn args(value: Value) -> rmcp::model::JsonObject {
