@@ -2,8 +2,9 @@
 //! limits and graceful shutdown. Framing lives in `connection`.
 //!
 //! Each connection carries line-framed requests answered in order. A line longer than
-//! [`MAX_FRAME_BYTES`] is answered with `bad_request` and the connection is closed, because the
-//! rest of that line cannot be told apart from a next request. On shutdown the listener stops
+//! [`MAX_FRAME_BYTES`](clawfirst_core::signer_proto::MAX_FRAME_BYTES) is answered with
+//! `bad_request` and the connection is closed, because the rest of that line cannot be told
+//! apart from a next request. On shutdown the listener stops
 //! accepting, connections waiting for a request are closed, requests being handled finish and
 //! are answered, and the socket file is removed.
 //!
