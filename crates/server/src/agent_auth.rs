@@ -1,11 +1,15 @@
-//! Who an HTTP request comes from: API keys, delegation tokens and JWT bearer tokens.
+//! Who an HTTP request comes from: API keys, delegation tokens, JWT bearer tokens and client
+//! certificates (mutual TLS).
 //!
-//! The bearer credential's form picks the method: `cfk_…` is an API key, `cfdt_…` a delegation
+//! A bearer credential, when present, decides; its form picks the method: `cfk_…` is an API key, `cfdt_…` a delegation
 //! token that ClawFirst issued, anything else a JWT (when `[auth.jwt]` is configured). Each
 //! method checks the credential itself first, then the store: the agent must exist and not be
 //! revoked; an API key must not be revoked; a delegation token must belong to the agent's
 //! current credential generation (so `clawfirst agents rotate` voids it at once on every
-//! server sharing the database) and must not be revoked by id.
+//! server sharing the database) and must not be revoked by id. A delegation token bound to a
+//! certificate must come over a connection that presented that certificate. Without a bearer
+//! credential, the connection's verified client certificate names the agent (method `mtls`),
+//! which must exist and not be revoked.
 //!
 //! # Security
 //!
@@ -16,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use clawfirst_auth::cert::{CertIdentity, agent_from_certificate};
 use clawfirst_auth::delegation::DelegationVerifier;
 use clawfirst_auth::jwt::JwksCache;
 use clawfirst_core::{AgentId, Asset, now_ms};
@@ -28,7 +33,7 @@ use crate::api_key;
 pub struct Authenticated {
     /// The agent.
     pub agent_id: AgentId,
-    /// How it authenticated: `api_key`, `delegation_token` or `jwt`.
+    /// How it authenticated: `api_key`, `delegation_token`, `jwt` or `mtls`.
     pub method: &'static str,
     /// A delegation token's per-payment maximum per asset. When present, assets it does not
     /// list cannot be paid with this credential.
@@ -40,13 +45,23 @@ pub struct Authenticated {
 pub enum Refusal {
     /// The credential is missing or not good: 401, audited with the method and reason.
     Unauthorized {
-        /// `none`, `api_key`, `delegation_token` or `jwt`.
+        /// `none`, `api_key`, `delegation_token`, `jwt` or `mtls`.
         method: &'static str,
         /// Why, for operators.
         reason: &'static str,
     },
     /// The store could not be asked: 503.
     Unavailable,
+}
+
+/// The client certificate a TLS connection presented, which rustls has verified against the
+/// configured client CA, and where in it the agent id is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The leaf certificate, DER.
+    pub der: Arc<[u8]>,
+    /// The `[tls]` identity mapping.
+    pub identity: Arc<CertIdentity>,
 }
 
 fn refused(method: &'static str, reason: &'static str) -> Refusal {
@@ -72,23 +87,28 @@ impl AgentAuth {
         }
     }
 
-    /// Authenticates a bearer credential; `certificate` is the client certificate of the
-    /// connection, when it has one (for certificate-bound delegation tokens).
+    /// Authenticates a request: by its bearer credential when it has one (`certificate`, the
+    /// connection's client certificate, then only matters to certificate-bound delegation
+    /// tokens), else by the client certificate.
     ///
     /// # Errors
     /// A [`Refusal`] naming the method and reason.
     pub async fn authenticate(
         &self,
         bearer: Option<&str>,
-        certificate: Option<&[u8]>,
+        certificate: Option<&ClientCertificate>,
     ) -> Result<Authenticated, Refusal> {
         let Some(credential) = bearer else {
-            return Err(refused("none", "no credential"));
+            return match certificate {
+                Some(certificate) => self.certificate(certificate).await,
+                None => Err(refused("none", "no credential")),
+            };
         };
         if credential.starts_with("cfk_") {
             self.api_key(credential).await
         } else if credential.starts_with("cfdt_") {
-            self.delegation_token(credential, certificate).await
+            let der = certificate.map(|c| &*c.der);
+            self.delegation_token(credential, der).await
         } else {
             self.jwt(credential).await
         }
@@ -158,6 +178,18 @@ impl AgentAuth {
         self.usable_agent(&identity.agent_id, METHOD).await?;
         Ok(Authenticated {
             agent_id: identity.agent_id,
+            method: METHOD,
+            delegated_limits: None,
+        })
+    }
+
+    async fn certificate(&self, certificate: &ClientCertificate) -> Result<Authenticated, Refusal> {
+        const METHOD: &str = "mtls";
+        let agent_id = agent_from_certificate(&certificate.der, &certificate.identity)
+            .map_err(|e| refused(METHOD, e.reason()))?;
+        self.usable_agent(&agent_id, METHOD).await?;
+        Ok(Authenticated {
+            agent_id,
             method: METHOD,
             delegated_limits: None,
         })

@@ -15,6 +15,10 @@
 //! | `rate_limits.open_sessions` | 1000 | payment sessions an agent may have open |
 //! | `auth.delegation_key_file` | `delegation.key` | signs delegation tokens; see [`auth`] |
 //! | `auth.jwt.*` | off | JWT bearer tokens from an identity provider; see [`auth`] |
+//! | `tls.cert_file`, `tls.key_file` | none | HTTPS (TLS 1.3) instead of plain HTTP; see [`tls`] |
+//! | `tls.client_ca_file` | none | agents may authenticate by client certificates it issued |
+//! | `tls.client_auth` | `required` | `optional` also lets clients without a certificate in |
+//! | `tls.client_identity` | `san_uri` | where a client certificate names its agent |
 //! | `storage.sqlite` | `clawfirst.sqlite` | holds sessions, credentials' hashes, audit |
 //! | `storage.synchronous` | `full` | `normal` may lose the last commits on power loss |
 //! | `signer.socket` | `signer.sock` | the only way to the wallet keys |
@@ -53,8 +57,10 @@ use crate::tools::schema::ToolNaming;
 
 pub mod auth;
 pub mod rate_limits;
+pub mod tls;
 
 pub use auth::{AuthConfig, JwtConfig};
+pub use tls::{ClientAuth, ClientCertificates, TlsConfig};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,8 @@ pub struct RawConfig {
     rate_limits: rate_limits::RawRateLimits,
     #[serde(default)]
     auth: auth::RawAuth,
+    #[serde(default)]
+    tls: tls::RawTls,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +226,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Delegation tokens and JWT bearer tokens.
     pub auth: AuthConfig,
+    /// HTTPS and client certificates; plain HTTP when absent.
+    pub tls: Option<TlsConfig>,
     /// The SQLite database.
     pub sqlite_path: PathBuf,
     /// Its durability.
@@ -383,6 +393,7 @@ impl Config {
             admin_token_sha256,
             rate_limits,
             auth,
+            tls: tls::build(raw.tls, base_dir)?,
             sqlite_path: resolve(raw.storage.sqlite, "clawfirst.sqlite"),
             durability,
             signer_socket: resolve(raw.signer.socket, "signer.sock"),

@@ -48,6 +48,7 @@ pub mod runtime;
 pub mod signer_client;
 pub mod signer_process;
 pub mod stdio;
+pub mod tls;
 pub mod tools;
 pub mod up;
 pub mod webhook;

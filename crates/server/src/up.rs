@@ -165,6 +165,15 @@ pub async fn run(options: UpOptions) -> Result<()> {
     let dir = DataDir::new(&options.data_dir)?;
     let (stack, first_start) = Stack::start(&dir, options.listen.as_deref()).await?;
 
+    let tls = match stack.config.tls.as_ref().map(crate::tls::server_config) {
+        None => None,
+        Some(Ok(server)) => Some(server),
+        Some(Err(e)) => {
+            stack.stop().await;
+            return Err(e.into());
+        }
+    };
+    let tls = stack.config.tls.as_ref().zip(tls);
     let new_key = ensure_demo_agent(&stack.services.store, &stack.config).await?;
     let listener = tokio::net::TcpListener::bind(stack.config.listen)
         .await
@@ -174,7 +183,8 @@ pub async fn run(options: UpOptions) -> Result<()> {
                 stack.config.listen
             )
         })?;
-    let base = format!("http://{}", stack.config.listen);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", stack.config.listen);
     let up_json = dir.path("up.json");
     let (api_key, key_is_new) = match new_key {
         Some(key) => (key, true),
@@ -219,10 +229,11 @@ pub async fn run(options: UpOptions) -> Result<()> {
     } else {
         print_banner(&summary, &up_json, first_start, key_is_new, &dir);
     }
-    info!(listen = %stack.config.listen, "serving MCP over HTTP");
+    info!(listen = %stack.config.listen, "serving MCP over {scheme}");
 
     let stop = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let store = stack.services.store.clone();
+    let server = crate::tls::serve(listener, app, tls, store, async move {
         wait_for_signal().await;
         stop.cancel();
     });

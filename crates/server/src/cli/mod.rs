@@ -153,6 +153,10 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn serve(path: &std::path::Path) -> Result<()> {
     let config = Config::load(path)?;
+    let tls = match &config.tls {
+        Some(tls) => Some((tls, crate::tls::server_config(tls)?)),
+        None => None,
+    };
     let mut services = Services::start(&config, None).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -171,15 +175,15 @@ async fn serve(path: &std::path::Path) -> Result<()> {
         config.allowed_hosts.clone(),
         shutdown.clone(),
     );
-    tracing::info!(listen = %config.listen, "serving MCP over HTTP");
+    let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+    tracing::info!(listen = %config.listen, "serving MCP over {scheme}");
     let stop = shutdown.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            stop.cancel();
-        })
-        .await
-        .context("the HTTP server failed");
+    let result = crate::tls::serve(listener, app, tls, services.store.clone(), async move {
+        wait_for_signal().await;
+        stop.cancel();
+    })
+    .await
+    .context("the HTTP server failed");
     services.stop().await;
     result
 }

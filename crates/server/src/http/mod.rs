@@ -1,14 +1,15 @@
 //! The HTTP face: MCP over streamable HTTP at `/mcp`, the admin API under `/admin/v1`, and
 //! `/healthz`.
 //!
-//! Every `/mcp` request must carry an agent API key (`Authorization: Bearer cfk_...` or
-//! `X-API-Key`); every `/admin/v1` request the admin token. Failures get a plain 401 and are
+//! Every `/mcp` request must carry an agent credential (`Authorization: Bearer ...` or
+//! `X-API-Key`) or come over a TLS connection with a client certificate (see [`crate::tls`]);
+//! every `/admin/v1` request the admin token. Failures get a plain 401 and are
 //! logged and audited with the reason, never with the credential.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,7 @@ use tracing::info;
 use crate::agent_auth::{AgentAuth, Refusal};
 use crate::mcp::{AuthenticatedAgent, Identity, McpApp, McpHandler};
 use crate::payments::PaymentService;
+use crate::tls::TlsPeer;
 
 mod admin;
 mod approvals;
@@ -127,7 +129,15 @@ async fn authenticate_agent(
     next: Next,
 ) -> Response {
     let presented = bearer(request.headers()).map(str::to_owned);
-    match state.auth.authenticate(presented.as_deref(), None).await {
+    let certificate = request
+        .extensions()
+        .get::<ConnectInfo<TlsPeer>>()
+        .and_then(|peer| peer.0.certificate.clone());
+    match state
+        .auth
+        .authenticate(presented.as_deref(), certificate.as_ref())
+        .await
+    {
         Ok(agent) => {
             request.extensions_mut().insert(AuthenticatedAgent(agent));
             next.run(request).await
