@@ -1,9 +1,10 @@
 //! Operator commands that act through the running server's admin API, so their effects are
 //! immediate and audited: `clawfirst agents add|list`.
 //!
-//! The admin endpoint and token come from the data directory's `up.json`.
+//! The admin endpoint and token come from the data directory's `up.json`; an `https` endpoint
+//! is reached as [`crate::tls::operator::admin_client_tls`] says.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clawfirst_core::secret::SecretString;
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 pub struct AdminEndpoint {
     url: String,
     token: SecretString,
+    data_dir: PathBuf,
 }
 
 impl AdminEndpoint {
@@ -40,6 +42,7 @@ impl AdminEndpoint {
         Ok(Self {
             url,
             token: SecretString::new(token.to_owned()),
+            data_dir: dir.to_owned(),
         })
     }
 
@@ -49,7 +52,15 @@ impl AdminEndpoint {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value> {
-        let client = reqwest::Client::new();
+        let client = if self.url.starts_with("https://") {
+            let tls = crate::tls::operator::admin_client_tls(&self.data_dir)?;
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls)
+                .build()
+                .context("cannot set up the admin client")?
+        } else {
+            reqwest::Client::new()
+        };
         let mut request = client
             .request(method, format!("{}{path}", self.url))
             .bearer_auth(self.token.expose());

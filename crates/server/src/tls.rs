@@ -42,6 +42,8 @@ use tracing::{debug, info, warn};
 use crate::agent_auth::ClientCertificate;
 use crate::config::{ClientAuth, TlsConfig};
 
+pub mod operator;
+
 /// The most handshakes in progress at once; further connections wait in the kernel's backlog.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// The shortest time between two audit records of refused handshakes.

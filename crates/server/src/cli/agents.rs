@@ -11,10 +11,18 @@ use crate::datadir::default_data_dir;
 /// `clawfirst agents ...`
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
-    /// Create an agent paying from the default wallet; prints its API key once.
+    /// Create an agent paying from the default wallet; prints its API key once. With --mtls,
+    /// also issues it a client certificate from the data directory's operator CA.
     Add {
         /// The new agent's id (letters, digits, '.', '_', '-').
         agent_id: String,
+        /// Issue a client certificate into agents/ID.pem and agents/ID.key (the CA is created
+        /// on first use).
+        #[arg(long)]
+        mtls: bool,
+        /// The client certificate's lifetime in days, with --mtls.
+        #[arg(long, default_value_t = 90, requires = "mtls")]
+        days: u32,
         /// The data directory of the running server (default as for `up`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -100,12 +108,34 @@ pub async fn run(command: AgentsCommand) -> Result<()> {
     match command {
         AgentsCommand::Add {
             agent_id,
+            mtls,
+            days,
             data_dir,
             json,
         } => {
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
-            let created = admin.add_agent(&agent_id).await?;
+            let id = clawfirst_core::AgentId::new(agent_id.as_str())
+                .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
+            let dir = data_dir.unwrap_or_else(default_data_dir);
+            if mtls && !(1..=clawfirst_auth::ca::MAX_CERTIFICATE_DAYS).contains(&days) {
+                anyhow::bail!(
+                    "--days {days}: must be between 1 and {}",
+                    clawfirst_auth::ca::MAX_CERTIFICATE_DAYS
+                );
+            }
+            let admin = AdminEndpoint::from_data_dir(&dir)?;
+            let mut created = admin.add_agent(&agent_id).await?;
+            let certificate = match mtls {
+                true => Some(crate::tls::operator::issue_agent_certificate(
+                    &dir, &id, days,
+                )?),
+                false => None,
+            };
             if json {
+                if let Some(written) = &certificate {
+                    created["cert_file"] = serde_json::json!(written.cert_file);
+                    created["key_file"] = serde_json::json!(written.key_file);
+                    created["certificate_sha256"] = serde_json::json!(written.sha256);
+                }
                 println!("{created}");
             } else {
                 println!(
@@ -116,6 +146,9 @@ pub async fn run(command: AgentsCommand) -> Result<()> {
                     "API key (shown once): {}",
                     created["api_key"].as_str().unwrap_or_default()
                 );
+                if let Some(written) = &certificate {
+                    super::ca::print_written(written, "client certificate", false);
+                }
             }
             Ok(())
         }

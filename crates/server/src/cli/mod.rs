@@ -17,6 +17,7 @@ use crate::up::{UpOptions, wait_for_signal};
 mod agents;
 mod approvals;
 mod approver_files;
+mod ca;
 mod policy;
 
 pub use approvals::SIGNER_APPROVERS_FILE;
@@ -54,6 +55,11 @@ enum Command {
     Agents {
         #[command(subcommand)]
         command: agents::AgentsCommand,
+    },
+    /// The operator CA in the data directory, for trying mutual TLS: `init`, `server-cert`.
+    Ca {
+        #[command(subcommand)]
+        command: ca::CaCommand,
     },
     /// Register approvers: people whose signed decisions release payments that need approval.
     Approvers {
@@ -142,6 +148,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => serve(&config).await,
         Command::Agents { command } => agents::run(command).await,
+        Command::Ca { command } => ca::run(command),
         Command::Approvers { command } => approvals::approvers(command).await,
         Command::Approvals { command } => approvals::approvals(command).await,
         Command::Policy { command } => policy::run(command).await,
