@@ -136,7 +136,9 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, Serve
                 key: "tls.key_file",
                 source,
             })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The server speaks HTTP/1.1 only (axum is built without HTTP/2): say so, so that a client
+    // that prefers h2 does not try it.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -411,5 +413,7 @@ pub async fn serve(
     }
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;

@@ -179,3 +179,48 @@ pub fn admin_client_tls(data_dir: &Path) -> Result<rustls::ClientConfig> {
         .with_client_auth_cert(vec![CertificateDer::from(issued.certificate_der)], key)
         .context("the operator's client certificate is not usable")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn mode(path: &Path) -> std::io::Result<u32> {
+        Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+    }
+
+    #[test]
+    fn the_ca_is_created_once_with_an_owner_only_key() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (first, created) = ensure_ca(dir.path())?;
+        assert!(created);
+        assert_eq!(mode(&dir.path().join(CA_KEY_FILE))?, 0o600);
+        let (again, created) = ensure_ca(dir.path())?;
+        assert!(!created);
+        assert_eq!(first.certificate_der(), again.certificate_der());
+        Ok(())
+    }
+
+    #[test]
+    fn an_agent_certificate_is_written_once_with_its_fingerprint() -> TestResult {
+        crate::install_crypto_provider();
+        let dir = tempfile::tempdir()?;
+        assert!(admin_client_tls(dir.path()).is_err());
+        let agent = AgentId::new("agent-7")?;
+        let written = issue_agent_certificate(dir.path(), &agent, 30)?;
+        assert_eq!(written.cert_file, dir.path().join("agents/agent-7.pem"));
+        assert_eq!(mode(&written.key_file)?, 0o600);
+        let der = CertificateDer::from_pem_file(&written.cert_file)?;
+        assert_eq!(written.sha256, hex::encode(certificate_sha256(&der)));
+        assert_eq!(
+            clawfirst_auth::cert::agent_from_certificate(&der, &Default::default())?,
+            agent
+        );
+        assert!(issue_agent_certificate(dir.path(), &agent, 30).is_err());
+        assert!(admin_client_tls(dir.path()).is_ok());
+        Ok(())
+    }
+}
