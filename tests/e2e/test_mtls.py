@@ -8,6 +8,7 @@ works over HTTPS."""
 import asyncio
 import datetime
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -46,6 +47,7 @@ class TlsStack(Stack):
             [binary("clawfirst"), "up", "--data-dir", str(self.data_dir), "--json"],
             stdout=subprocess.PIPE,
             stderr=log,
+            env=dict(os.environ, CLAWFIRST_LOG=os.environ.get("CLAWFIRST_LOG", "warn")),
         )
         line = self.proc.stdout.readline()
         if not line:
@@ -260,6 +262,7 @@ def test_an_agent_pays_by_its_certificate_and_others_are_refused_in_the_handshak
         assert ("delegation_token", "token_bound_to_other_certificate") in failures, failures
         assert ("mtls", "agent revoked") in failures, failures
         assert token not in json.dumps(records) and bound not in json.dumps(records)
+        assert stack.stop() == 0
     finally:
         stack.stop()
 
@@ -285,5 +288,6 @@ def test_with_optional_client_auth_an_api_key_alone_works_over_https(tmp_path):
         added = add_mtls_agent(stack, "cert-agent")
         mine = (Path(added["cert_file"]), Path(added["key_file"]))
         assert tools_list(stack.url, context(data, mine)) == 200
+        assert stack.stop() == 0
     finally:
         stack.stop()

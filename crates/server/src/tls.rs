@@ -291,6 +291,8 @@ impl Listener for TlsListener {
                         Err(error) => warn!(%error, "a TLS handshake task failed"),
                     }
                 }
+                // Unreachable (with no room, handshakes are pending), but never a panic.
+                else => tokio::task::yield_now().await,
             }
         }
     }
