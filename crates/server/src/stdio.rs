@@ -76,7 +76,17 @@ async fn attach(dir: &DataDir) -> Result<()> {
     );
     info!(mcp.url = %url, "attaching to the running server");
 
-    let http = reqwest::Client::new();
+    // Over HTTPS, trust the data directory's operator CA and present its operator
+    // certificate, as the admin commands do.
+    let http = if url.starts_with("https://") {
+        let tls = crate::tls::operator::admin_client_tls(dir.root())?;
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .build()
+            .context("cannot set up the HTTPS client")?
+    } else {
+        reqwest::Client::new()
+    };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
     let mut protocol_version: Option<String> = None;

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::agent_auth::{AgentAuth, Refusal};
+use crate::agent_auth::{AgentAuth, Authenticated, Refusal};
 use crate::mcp::{AuthenticatedAgent, Identity, McpApp, McpHandler};
 use crate::payments::PaymentService;
 use crate::tls::TlsPeer;
@@ -55,18 +55,7 @@ pub fn router(
     allowed_hosts: Vec<String>,
     shutdown: CancellationToken,
 ) -> Router {
-    let config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
-        .with_allowed_hosts(allowed_hosts)
-        .with_sse_keep_alive(None)
-        .with_cancellation_token(shutdown);
-    let mcp = StreamableHttpService::new(
-        move || Ok(McpHandler::new(app.clone(), Identity::HttpAuthenticated)),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    );
-
+    let mcp = mcp_service(app, allowed_hosts, shutdown);
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(
@@ -86,6 +75,52 @@ pub fn router(
         .merge(mcp_routes)
         .merge(admin_routes)
         .with_state(state)
+}
+
+/// The MCP endpoint: stateless streamable HTTP with JSON responses, for the agent the request
+/// was authenticated as.
+fn mcp_service(
+    app: Arc<McpApp>,
+    allowed_hosts: Vec<String>,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<McpHandler, NeverSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(allowed_hosts)
+        .with_sse_keep_alive(None)
+        .with_cancellation_token(shutdown);
+    StreamableHttpService::new(
+        move || Ok(McpHandler::new(app.clone(), Identity::HttpAuthenticated)),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
+/// The MCP endpoint with NO authentication: every request acts as `agent`.
+///
+/// # Security
+///
+/// Only for measuring what authentication costs (the authentication benchmark's baseline).
+/// Never serve it where anything but a benchmark can reach it.
+pub fn dangerous_unauthenticated_mcp_router(
+    agent: Authenticated,
+    app: Arc<McpApp>,
+    allowed_hosts: Vec<String>,
+    shutdown: CancellationToken,
+) -> Router {
+    let mcp = mcp_service(app, allowed_hosts, shutdown);
+    Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn(
+            move |mut request: Request, next: Next| {
+                let agent = agent.clone();
+                async move {
+                    request.extensions_mut().insert(AuthenticatedAgent(agent));
+                    next.run(request).await
+                }
+            },
+        ))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
