@@ -131,6 +131,14 @@ def add_mtls_agent(stack: Stack, agent_id: str) -> dict:
 
 def expired_certificate(data: Path, agent_id: str, out: Path) -> tuple[Path, Path]:
     """A client certificate for `agent_id` signed by the operator CA's key, expired yesterday."""
+    return ca_certificate(data, agent_id, out, "expired", -10, -1)
+
+
+def ca_certificate(
+    data: Path, agent_id: str, out: Path, name: str, from_days: int, to_days: int
+) -> tuple[Path, Path]:
+    """A client certificate for `agent_id` signed by the operator CA's key, valid from
+    `from_days` to `to_days` days from now."""
     ca_cert = x509.load_pem_x509_certificate((data / "ca" / "operator-ca.pem").read_bytes())
     ca_key = serialization.load_pem_private_key(
         (data / "ca" / "operator-ca.key").read_bytes(), password=None
@@ -143,8 +151,8 @@ def expired_certificate(data: Path, agent_id: str, out: Path) -> tuple[Path, Pat
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=10))
-        .not_valid_after(now - datetime.timedelta(days=1))
+        .not_valid_before(now + datetime.timedelta(days=from_days))
+        .not_valid_after(now + datetime.timedelta(days=to_days))
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.UniformResourceIdentifier(f"urn:clawfirst:agent:{agent_id}")]
@@ -154,7 +162,7 @@ def expired_certificate(data: Path, agent_id: str, out: Path) -> tuple[Path, Pat
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    cert_path, key_path = out / "expired.pem", out / "expired.key"
+    cert_path, key_path = out / f"{name}.pem", out / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -288,6 +296,72 @@ def test_with_optional_client_auth_an_api_key_alone_works_over_https(tmp_path):
         added = add_mtls_agent(stack, "cert-agent")
         mine = (Path(added["cert_file"]), Path(added["key_file"]))
         assert tools_list(stack.url, context(data, mine)) == 200
+        assert stack.stop() == 0
+    finally:
+        stack.stop()
+
+
+def test_rotating_an_agents_certificate_voids_the_old_one_at_once(tmp_path):
+    data = tmp_path / "data"
+    stack = tls_stack(data, "required")
+    try:
+        added = add_mtls_agent(stack, "rotating-cert")
+        old_dir = tmp_path / "old"
+        old_dir.mkdir()
+        old = (old_dir / "old.pem", old_dir / "old.key")
+        old[0].write_bytes(Path(added["cert_file"]).read_bytes())
+        old[1].write_bytes(Path(added["key_file"]).read_bytes())
+        assert tools_list(stack.url, context(data, old)) == 200
+
+        # Another certificate from the same CA naming the agent is refused: the agent is
+        # pinned to the one `agents add --mtls` issued.
+        twin = ca_certificate(data, "rotating-cert", tmp_path, "twin", -1, 1)
+        assert tools_list(stack.url, context(data, twin)) == 401
+
+        rotated = stack.clawfirst_json("agents", "rotate", "rotating-cert", "--mtls", "--days", "2")
+        new = (Path(rotated["cert_file"]), Path(rotated["key_file"]))
+        assert new[0] == Path(added["cert_file"])
+        assert rotated["certificate_sha256"] != added["certificate_sha256"]
+        assert rotated["credential_generation"] == 1
+
+        # The old certificate still passes the handshake (the CA signed it) but no longer
+        # names a usable agent; the new one does, and pays.
+        assert tools_list(stack.url, context(data, old)) == 401
+        assert tools_list(stack.url, context(data, new)) == 200
+
+        async def pays():
+            async with tls_client(stack.url, context(data, new)) as c:
+                result = await pay(c, "1 USDC", KNOWN_ADDRESS)
+                assert result["final"]["state"] == "finalized"
+
+        asyncio.run(pays())
+
+        # Lifting the pin lets any certificate of the CA naming the agent in again; pinning
+        # by hash (an operator's own PKI) picks one.
+        cleared = stack.clawfirst_json("agents", "pin-cert", "rotating-cert", "--clear")
+        assert cleared["certificate_sha256"] is None
+        assert tools_list(stack.url, context(data, old)) == 200
+        stack.clawfirst_json("agents", "pin-cert", "rotating-cert", added["certificate_sha256"])
+        assert tools_list(stack.url, context(data, old)) == 200
+        assert tools_list(stack.url, context(data, new)) == 401
+
+        bad = subprocess.run(
+            [binary("clawfirst"), "agents", "pin-cert", "rotating-cert", "xyz",
+             "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+        )
+        assert bad.returncode != 0 and "64 hex digits" in bad.stderr
+
+        records = audit(stack, context(data, new))
+        failures = [
+            (r["details"]["method"], r["details"]["reason"])
+            for r in records
+            if r["event"] == "auth.failed"
+        ]
+        assert ("mtls", "certificate_replaced") in failures, failures
+        events = {r["event"] for r in records}
+        assert {"agent.rotated", "agent.certificate_pinned"} <= events
         assert stack.stop() == 0
     finally:
         stack.stop()

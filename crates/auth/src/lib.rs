@@ -43,5 +43,6 @@ pub mod delegation;
 pub mod error;
 mod json;
 pub mod jwt;
+mod memo;
 
 pub use error::{AuthError, AuthMethod, SetupError};

@@ -1,15 +1,16 @@
 //! Who an HTTP request comes from: API keys, delegation tokens, JWT bearer tokens and client
 //! certificates (mutual TLS).
 //!
-//! A bearer credential, when present, decides; its form picks the method: `cfk_…` is an API key, `cfdt_…` a delegation
-//! token that ClawFirst issued, anything else a JWT (when `[auth.jwt]` is configured). Each
-//! method checks the credential itself first, then the store: the agent must exist and not be
-//! revoked; an API key must not be revoked; a delegation token must belong to the agent's
+//! A bearer credential, when present, decides; its form picks the method: `cfk_…` is an API
+//! key, `cfdt_…` a delegation token that ClawFirst issued, anything else a JWT (when
+//! `[auth.jwt]` is configured). Each method checks the credential itself first, then the store,
+//! in one read: the agent must exist and not be revoked; an API key must not be revoked; a delegation token must belong to the agent's
 //! current credential generation (so `clawfirst agents rotate` voids it at once on every
 //! server sharing the database) and must not be revoked by id. A delegation token bound to a
 //! certificate must come over a connection that presented that certificate. Without a bearer
 //! credential, the connection's verified client certificate names the agent (method `mtls`),
-//! which must exist and not be revoked.
+//! which must exist and not be revoked; when the operator pinned the agent to one certificate
+//! (`clawfirst agents rotate ID --mtls` does), it must be that one.
 //!
 //! # Security
 //!
@@ -20,11 +21,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use clawfirst_auth::cert::{CertIdentity, agent_from_certificate};
+use clawfirst_auth::cert::{CertIdentity, agent_from_certificate, certificate_sha256};
 use clawfirst_auth::delegation::DelegationVerifier;
 use clawfirst_auth::jwt::JwksCache;
 use clawfirst_core::{AgentId, Asset, now_ms};
 use clawfirst_store::{AgentRecord, AgentStatus, Store};
+use subtle::ConstantTimeEq;
 
 use crate::api_key;
 
@@ -119,8 +121,8 @@ impl AgentAuth {
         let Some(lookup) = api_key::lookup_id(presented) else {
             return Err(refused(METHOD, "malformed key"));
         };
-        let record = match self.store.api_key(lookup).await {
-            Ok(Some(record)) => record,
+        let (record, agent) = match self.store.api_key_and_agent(lookup).await {
+            Ok(Some(found)) => found,
             Ok(None) => return Err(refused(METHOD, "unknown key")),
             Err(_) => return Err(Refusal::Unavailable),
         };
@@ -131,7 +133,7 @@ impl AgentAuth {
         if record.revoked_at_ms.is_some() {
             return Err(refused(METHOD, "revoked key"));
         }
-        self.usable_agent(&record.agent_id, METHOD).await?;
+        usable(agent, METHOD)?;
         Ok(Authenticated {
             agent_id: record.agent_id,
             method: METHOD,
@@ -149,14 +151,17 @@ impl AgentAuth {
             .delegation
             .verify(token, now_ms() / 1000, certificate)
             .map_err(|e| refused(METHOD, e.reason()))?;
-        let agent = self.usable_agent(&claims.agent_id, METHOD).await?;
+        let (agent, revoked) = self
+            .store
+            .agent_and_token_revoked(&claims.agent_id, &claims.token_id.to_string())
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
+        let agent = usable(agent, METHOD)?;
         if claims.generation != agent.credential_generation {
             return Err(refused(METHOD, "token_from_before_rotation"));
         }
-        match self.store.token_revoked(&claims.token_id.to_string()).await {
-            Ok(false) => {}
-            Ok(true) => return Err(refused(METHOD, "token_revoked")),
-            Err(_) => return Err(Refusal::Unavailable),
+        if revoked {
+            return Err(refused(METHOD, "token_revoked"));
         }
         let limits = (!claims.max_amounts.is_empty()).then(|| Arc::new(claims.max_amounts));
         Ok(Authenticated {
@@ -187,7 +192,14 @@ impl AgentAuth {
         const METHOD: &str = "mtls";
         let agent_id = agent_from_certificate(&certificate.der, &certificate.identity)
             .map_err(|e| refused(METHOD, e.reason()))?;
-        self.usable_agent(&agent_id, METHOD).await?;
+        let agent = self.usable_agent(&agent_id, METHOD).await?;
+        if let Some(pin) = &agent.certificate_sha256 {
+            // Constant-time comparison of the SHA-256 hashes.
+            let same: bool = certificate_sha256(&certificate.der).ct_eq(pin).into();
+            if !same {
+                return Err(refused(METHOD, "certificate_replaced"));
+            }
+        }
         Ok(Authenticated {
             agent_id,
             method: METHOD,
@@ -203,10 +215,17 @@ impl AgentAuth {
         method: &'static str,
     ) -> Result<AgentRecord, Refusal> {
         match self.store.agent(agent_id).await {
-            Ok(Some(agent)) if agent.status != AgentStatus::Revoked => Ok(agent),
-            Ok(Some(_)) => Err(refused(method, "agent revoked")),
-            Ok(None) => Err(refused(method, "unknown agent")),
+            Ok(agent) => usable(agent, method),
             Err(_) => Err(Refusal::Unavailable),
         }
+    }
+}
+
+/// The agent, if there is one and it is not revoked.
+fn usable(agent: Option<AgentRecord>, method: &'static str) -> Result<AgentRecord, Refusal> {
+    match agent {
+        Some(agent) if agent.status != AgentStatus::Revoked => Ok(agent),
+        Some(_) => Err(refused(method, "agent revoked")),
+        None => Err(refused(method, "unknown agent")),
     }
 }

@@ -49,6 +49,37 @@ pub struct AgentRecord {
     /// Moves on at every credential rotation; a delegation token issued in an earlier
     /// generation is no longer valid.
     pub credential_generation: u32,
+    /// When set, the SHA-256 (of the DER) of the only client certificate the agent may
+    /// authenticate with by mutual TLS; when not, any certificate from the configured client
+    /// CA that names the agent.
+    #[serde(with = "opt_hex32")]
+    pub certificate_sha256: Option<[u8; 32]>,
+}
+
+/// An optional 32-byte value as lower-case hex.
+mod opt_hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<[u8; 32]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(bytes) => serializer.serialize_some(&hex::encode(bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(Some(bytes))
+    }
 }
 
 /// What the caller provides to register an API key; the store stamps it with the time of the

@@ -145,8 +145,9 @@ impl Store {
 
     /// Rotates the agent's credentials at once: revokes every API key, moves the credential
     /// generation on (every delegation token issued before fails from now on, on every server
-    /// sharing this database), and stores `key`, the new API key's hash. Returns the agent and
-    /// how many keys were revoked.
+    /// sharing this database), and stores `key`, the new API key's hash. With
+    /// `certificate_sha256`, also pins the agent to that client certificate, so the one it used
+    /// before fails as well. Returns the agent and how many keys were revoked.
     ///
     /// # Errors
     /// [`StoreError::AgentNotFound`], [`StoreError::ApiKeyExists`],
@@ -155,15 +156,35 @@ impl Store {
     pub async fn rotate_credentials(
         &self,
         key: NewApiKey,
+        certificate_sha256: Option<[u8; 32]>,
         audit: AuditEvent,
     ) -> Result<(AgentRecord, usize), StoreError> {
-        let rotated = dispatch!(self, rotate_credentials(key, audit))?;
+        let rotated = dispatch!(self, rotate_credentials(key, certificate_sha256, audit))?;
         info!(
             agent.credential_generation = rotated.0.credential_generation,
             api_key.revoked = rotated.1,
             "credentials rotated"
         );
         Ok(rotated)
+    }
+
+    /// Pins the agent to the one client certificate with this SHA-256 (of its DER), or with
+    /// `None` lifts the pin. Takes effect on the next request on every server sharing this
+    /// database.
+    ///
+    /// # Errors
+    /// [`StoreError::AgentNotFound`].
+    #[instrument(skip_all, fields(agent.id = %agent_id, pinned = certificate_sha256.is_some()))]
+    pub async fn pin_certificate(
+        &self,
+        agent_id: &AgentId,
+        certificate_sha256: Option<[u8; 32]>,
+        audit: AuditEvent,
+    ) -> Result<AgentRecord, StoreError> {
+        dispatch!(
+            self,
+            pin_certificate(agent_id.clone(), certificate_sha256, audit)
+        )
     }
 
     /// Revokes one delegation token by its id.
@@ -180,6 +201,28 @@ impl Store {
         dispatch!(
             self,
             revoke_token(token_id.to_owned(), agent_id.clone(), audit)
+        )
+    }
+
+    /// The API key with this public id and the agent it belongs to, read on one connection:
+    /// what authenticating an API key needs, in one trip to the database.
+    pub async fn api_key_and_agent(
+        &self,
+        key_id_public: &str,
+    ) -> Result<Option<(ApiKeyRecord, Option<AgentRecord>)>, StoreError> {
+        dispatch!(self, api_key_and_agent(key_id_public.to_owned()))
+    }
+
+    /// The agent, and whether the delegation token id was revoked, read on one connection:
+    /// what authenticating a delegation token needs, in one trip to the database.
+    pub async fn agent_and_token_revoked(
+        &self,
+        agent_id: &AgentId,
+        token_id: &str,
+    ) -> Result<(Option<AgentRecord>, bool), StoreError> {
+        dispatch!(
+            self,
+            agent_and_token_revoked(agent_id.clone(), token_id.to_owned())
         )
     }
 

@@ -21,6 +21,10 @@
 //! with [`CLOCK_SKEW_SECONDS`]; the certificate binding (a bound token is refused without its
 //! certificate, compared in constant time).
 //!
+//! A token that passed the signature and payload checks is remembered by its SHA-256, for as
+//! long as the verifier exists; the byte-identical token on a later request skips to the time
+//! and certificate checks, which run every time.
+//!
 //! What this module cannot know is checked by the caller against the store:
 //! - revocation: refuse a token whose [`DelegationClaims::token_id`] is revoked;
 //! - rotation: refuse a token whose [`DelegationClaims::generation`] is lower than the agent's
@@ -33,6 +37,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,6 +50,7 @@ use tracing::{debug, info, instrument};
 
 use crate::cert::certificate_sha256;
 use crate::error::{AuthError, SetupError};
+use crate::memo::{Expiring, VerifiedMemo, token_key};
 
 mod payload;
 
@@ -218,11 +224,25 @@ impl DelegationKey {
 
 /// Checks delegation tokens against the delegation public key.
 #[derive(Clone)]
-pub struct DelegationVerifier(VerifyingKey);
+pub struct DelegationVerifier {
+    key: VerifyingKey,
+    /// Tokens whose signature and payload this key verified.
+    memo: Arc<VerifiedMemo<DelegationClaims>>,
+}
 
 impl fmt::Debug for DelegationVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DelegationVerifier({})", hex::encode(self.0.as_bytes()))
+        write!(
+            f,
+            "DelegationVerifier({})",
+            hex::encode(self.key.as_bytes())
+        )
+    }
+}
+
+impl Expiring for DelegationClaims {
+    fn dead_from_s(&self) -> u64 {
+        self.expires_at_s.saturating_add(CLOCK_SKEW_SECONDS)
     }
 }
 
@@ -236,7 +256,10 @@ impl DelegationVerifier {
         if key.is_weak() {
             return Err(SetupError::DelegationKey);
         }
-        Ok(Self(key))
+        Ok(Self {
+            key,
+            memo: Arc::default(),
+        })
     }
 
     /// Verifies `token` at `now_s`, with the client certificate presented on the connection,
@@ -273,33 +296,19 @@ impl DelegationVerifier {
         now_s: u64,
         presented_certificate_der: Option<&[u8]>,
     ) -> Result<DelegationClaims, AuthError> {
-        // 1. Size and shape.
+        // 1. Size.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TokenTooLarge);
         }
-        let (payload_b64, signature_b64) = token
-            .strip_prefix(TOKEN_PREFIX)
-            .and_then(|rest| rest.split_once('.'))
-            .ok_or(AuthError::TokenMalformed)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| AuthError::TokenMalformed)?;
-        let signature: [u8; 64] = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or(AuthError::TokenMalformed)?;
-
-        // 2. Signature, before the payload is parsed.
-        self.0
-            .verify_strict(
-                &signing_message(&payload),
-                &Signature::from_bytes(&signature),
-            )
-            .map_err(|_| AuthError::TokenBadSignature)?;
-
-        // 3. Strict, canonical payload.
-        let claims = Payload::parse(&payload)?;
+        let memo_key = token_key(token);
+        let claims = match self.memo.get(&memo_key) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.authentic(token)?;
+                self.memo.insert(memo_key, claims.clone(), now_s);
+                claims
+            }
+        };
 
         // 4. Time.
         if now_s >= claims.expires_at_s.saturating_add(CLOCK_SKEW_SECONDS) {
@@ -318,6 +327,34 @@ impl DelegationVerifier {
             }
         }
         Ok(claims)
+    }
+
+    /// Steps 1 to 3: the token's shape, its signature, and its payload.
+    fn authentic(&self, token: &str) -> Result<DelegationClaims, AuthError> {
+        // 1. Shape.
+        let (payload_b64, signature_b64) = token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|rest| rest.split_once('.'))
+            .ok_or(AuthError::TokenMalformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| AuthError::TokenMalformed)?;
+        let signature: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(AuthError::TokenMalformed)?;
+
+        // 2. Signature, before the payload is parsed.
+        self.key
+            .verify_strict(
+                &signing_message(&payload),
+                &Signature::from_bytes(&signature),
+            )
+            .map_err(|_| AuthError::TokenBadSignature)?;
+
+        // 3. Strict, canonical payload.
+        Payload::parse(&payload)
     }
 }
 

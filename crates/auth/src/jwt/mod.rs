@@ -21,6 +21,10 @@
 //!    `iss` one of the configured issuers; `aud` equal to, or an array containing, the
 //!    configured audience; the agent claim a valid [`AgentId`].
 //!
+//! A token that passed every check is remembered by its SHA-256 for as long as this verifier
+//! (and so this key set) is in use; the byte-identical token on a later request is only checked
+//! against its time window again.
+//!
 //! Keys embedded in the token (`jwk`, `jku`, `x5u`, `x5c`) are never used. Tokens are never
 //! logged; refusals are logged at info with their reason and the key id, acceptances at debug.
 
@@ -29,6 +33,7 @@ mod jwks;
 mod settings;
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,6 +47,7 @@ pub use settings::{JwtAlgorithm, JwtSettings, MAX_LEEWAY_SECONDS};
 
 use crate::error::{AuthError, SetupError};
 use crate::json::UniqueObject;
+use crate::memo::{Expiring, VerifiedMemo, token_key};
 
 /// The longest token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -62,6 +68,22 @@ pub struct JwtIdentity {
 pub struct JwtVerifier {
     settings: JwtSettings,
     keys: JwkSet,
+    /// Tokens that passed every check with these keys and settings (see [`crate::memo`]).
+    memo: Arc<VerifiedMemo<VerifiedJwt>>,
+}
+
+/// What a token's signature established, kept for its later requests.
+#[derive(Clone, Debug)]
+struct VerifiedJwt {
+    identity: JwtIdentity,
+    not_before_s: Option<u64>,
+    leeway_s: u64,
+}
+
+impl Expiring for VerifiedJwt {
+    fn dead_from_s(&self) -> u64 {
+        self.identity.expires_at_s.saturating_add(self.leeway_s)
+    }
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -80,7 +102,11 @@ impl JwtVerifier {
     /// [`SetupError::JwtSettings`] when the settings are out of range (see [`JwtSettings`]).
     pub fn new(settings: JwtSettings, keys: JwkSet) -> Result<Self, SetupError> {
         settings.validate()?;
-        Ok(Self { settings, keys })
+        Ok(Self {
+            settings,
+            keys,
+            memo: Arc::default(),
+        })
     }
 
     /// The settings this verifier checks against.
@@ -119,6 +145,14 @@ impl JwtVerifier {
         // 1. Size, before anything is decoded.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::JwtTooLarge);
+        }
+
+        // The same token again: its signature, issuer, audience and agent were checked with
+        // these very keys and settings; only the time window can have changed.
+        let memo_key = token_key(token);
+        if let Some(verified) = self.memo.get(&memo_key) {
+            self.check_window(verified.identity.expires_at_s, verified.not_before_s, now_s)?;
+            return Ok(verified.identity);
         }
 
         // 2. Shape.
@@ -170,31 +204,46 @@ impl JwtVerifier {
         }
 
         // 6. Claims.
-        let expires_at_s = self.check_times(&claims, now_s)?;
+        let expires_at_s =
+            numeric_date(&claims, "exp")?.ok_or_else(|| AuthError::JwtMissingClaim {
+                claim: "exp".to_owned(),
+            })?;
+        let not_before_s = numeric_date(&claims, "nbf")?;
+        self.check_window(expires_at_s, not_before_s, now_s)?;
         self.check_issuer(&claims)?;
         self.check_audience(&claims)?;
         let agent_id = self.agent(&claims)?;
-        Ok(JwtIdentity {
+        let identity = JwtIdentity {
             agent_id,
             key_id: kid.clone(),
             expires_at_s,
-        })
+        };
+        let verified = VerifiedJwt {
+            identity: identity.clone(),
+            not_before_s,
+            leeway_s: self.settings.leeway_seconds,
+        };
+        self.memo.insert(memo_key, verified, now_s);
+        Ok(identity)
     }
 
-    fn check_times(&self, claims: &UniqueObject, now_s: u64) -> Result<u64, AuthError> {
+    /// `exp` and `nbf`, with the configured leeway.
+    fn check_window(
+        &self,
+        expires_at_s: u64,
+        not_before_s: Option<u64>,
+        now_s: u64,
+    ) -> Result<(), AuthError> {
         let leeway = self.settings.leeway_seconds;
-        let exp = numeric_date(claims, "exp")?.ok_or_else(|| AuthError::JwtMissingClaim {
-            claim: "exp".to_owned(),
-        })?;
-        if now_s >= exp.saturating_add(leeway) {
+        if now_s >= expires_at_s.saturating_add(leeway) {
             return Err(AuthError::JwtExpired);
         }
-        if let Some(nbf) = numeric_date(claims, "nbf")?
+        if let Some(nbf) = not_before_s
             && now_s.saturating_add(leeway) < nbf
         {
             return Err(AuthError::JwtNotYetValid);
         }
-        Ok(exp)
+        Ok(())
     }
 
     fn check_issuer(&self, claims: &UniqueObject) -> Result<(), AuthError> {

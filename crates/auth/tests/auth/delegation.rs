@@ -385,3 +385,39 @@ fn debug_output_never_shows_the_seed_or_the_token() -> TestResult {
     );
     Ok(())
 }
+
+/// A verifier remembers tokens whose signature it checked; the same token on a later request
+/// must still be refused once expired and without the certificate it is bound to.
+#[test]
+fn a_remembered_token_is_still_checked_for_time_and_certificate() -> TestResult {
+    let bound = DelegationRequest {
+        bound_certificate_sha256: Some(clawfirst_auth::cert::certificate_sha256(CERT)),
+        ..request()?
+    };
+    let token = key()?.issue(bound, NOW)?.token;
+    let verifier = verifier()?;
+    assert!(verifier.verify(token.expose(), NOW, Some(CERT)).is_ok());
+    assert_eq!(
+        verifier.verify(token.expose(), NOW, None),
+        Err(AuthError::TokenNeedsCertificate)
+    );
+    assert_eq!(
+        verifier.verify(token.expose(), NOW, Some(b"another certificate")),
+        Err(AuthError::TokenBoundToOtherCertificate)
+    );
+    assert_eq!(
+        verifier.verify(token.expose(), NOW + 900 + CLOCK_SKEW_SECONDS, Some(CERT)),
+        Err(AuthError::TokenExpired)
+    );
+    assert!(verifier.verify(token.expose(), NOW + 1, Some(CERT)).is_ok());
+
+    // Another key's verifier shares nothing with this one.
+    let stranger = DelegationVerifier::new(
+        &DelegationKey::from_seed(&SecretBytes::new([9; 32].to_vec()))?.public_key(),
+    )?;
+    assert_eq!(
+        stranger.verify(token.expose(), NOW, Some(CERT)),
+        Err(AuthError::TokenBadSignature)
+    );
+    Ok(())
+}

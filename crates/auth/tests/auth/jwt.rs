@@ -402,3 +402,38 @@ fn errors_never_echo_the_token() -> TestResult {
     }
     Ok(())
 }
+
+/// A verifier remembers tokens it accepted; the same token on a later request must still be
+/// refused once expired or before its `nbf`, and a token differing in any byte is checked anew.
+#[test]
+fn a_remembered_token_is_still_checked_for_time_and_exact_bytes() -> TestResult {
+    let f = Fixture::new()?;
+    let verifier = f.verifier(JwtSettings {
+        leeway_seconds: 0,
+        ..settings()
+    })?;
+    let h = header("EdDSA", "ed-1");
+    let claims = with(&good_claims(), "nbf", json!(NOW - 5));
+    let t = token(&f.ed, &h, &claims);
+    let first = verifier.verify(&t, NOW)?;
+    assert_eq!(verifier.verify(&t, NOW + 1)?, first);
+    assert_eq!(verifier.verify(&t, NOW + 600), Err(AuthError::JwtExpired));
+    assert_eq!(verifier.verify(&t, NOW - 6), Err(AuthError::JwtNotYetValid));
+
+    // The remembered token with its signature's last character changed.
+    let mut tampered = t.clone();
+    let last = tampered.pop().ok_or("empty token")?;
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        verifier.verify(&tampered, NOW),
+        Err(AuthError::JwtBadSignature | AuthError::JwtMalformed)
+    ));
+
+    // A verifier over a key set without the key does not know the token at all.
+    let other = JwtVerifier::new(
+        settings(),
+        JwkSet::from_json(&json!({"keys": [f.es.jwk("es-1")]}).to_string())?,
+    )?;
+    assert_eq!(other.verify(&t, NOW), Err(AuthError::JwtUnknownKid));
+    Ok(())
+}

@@ -1,5 +1,5 @@
-//! `clawfirst agents add|list|rotate|revoke|token|revoke-token`: agents and their credentials,
-//! through the running server's admin API.
+//! `clawfirst agents add|list|rotate|revoke|token|revoke-token|pin-cert`: agents and their
+//! credentials, through the running server's admin API.
 
 use std::path::PathBuf;
 
@@ -31,10 +31,22 @@ pub enum AgentsCommand {
         json: bool,
     },
     /// Replace every credential of an agent: its API keys and delegation tokens stop working
-    /// at once; prints the new API key once.
+    /// at once; prints the new API key once. With --mtls or --cert-sha256, its client
+    /// certificate is replaced too: only the new one authenticates it from then on.
     Rotate {
         /// The agent.
         agent_id: String,
+        /// Issue a new client certificate from the data directory's operator CA (replacing
+        /// agents/ID.pem and agents/ID.key) and pin the agent to it.
+        #[arg(long, conflicts_with = "cert_sha256")]
+        mtls: bool,
+        /// The new certificate's lifetime in days, with --mtls.
+        #[arg(long, default_value_t = 90, requires = "mtls")]
+        days: u32,
+        /// Pin the agent to this certificate (SHA-256 of its DER, hex), one the operator's
+        /// own PKI issued.
+        #[arg(long)]
+        cert_sha256: Option<String>,
         /// The data directory of the running server (default as for `up`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -88,6 +100,24 @@ pub enum AgentsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pin an agent to one client certificate (SHA-256 of its DER, hex): every other
+    /// certificate naming it is refused from then on. --clear lifts the pin.
+    PinCert {
+        /// The agent.
+        agent_id: String,
+        /// The certificate's SHA-256, hex.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        sha256: Option<String>,
+        /// Lift the pin: any certificate from the client CA naming the agent works again.
+        #[arg(long)]
+        clear: bool,
+        /// The data directory of the running server (default as for `up`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List agents.
     List {
         /// The data directory of the running server (default as for `up`).
@@ -125,9 +155,18 @@ pub async fn run(command: AgentsCommand) -> Result<()> {
             let admin = AdminEndpoint::from_data_dir(&dir)?;
             let mut created = admin.add_agent(&agent_id).await?;
             let certificate = match mtls {
-                true => Some(crate::tls::operator::issue_agent_certificate(
-                    &dir, &id, days,
-                )?),
+                true => {
+                    let written =
+                        crate::tls::operator::issue_agent_certificate(&dir, &id, days, false)?;
+                    // A certificate ClawFirst issued is the only one the agent needs.
+                    admin
+                        .post(
+                            &format!("/agents/{agent_id}/certificate"),
+                            serde_json::json!({ "certificate_sha256": written.sha256 }),
+                        )
+                        .await?;
+                    Some(written)
+                }
                 false => None,
             };
             if json {
@@ -154,16 +193,48 @@ pub async fn run(command: AgentsCommand) -> Result<()> {
         }
         AgentsCommand::Rotate {
             agent_id,
+            mtls,
+            days,
+            cert_sha256,
             data_dir,
             json,
         } => {
-            clawfirst_core::AgentId::new(agent_id.as_str())
+            let id = clawfirst_core::AgentId::new(agent_id.as_str())
                 .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
-            let rotated = admin
-                .post(&format!("/agents/{agent_id}/rotate"), serde_json::json!({}))
+            if let Some(hash) = &cert_sha256 {
+                check_sha256_hex(hash)?;
+            }
+            if mtls && !(1..=clawfirst_auth::ca::MAX_CERTIFICATE_DAYS).contains(&days) {
+                anyhow::bail!(
+                    "--days {days}: must be between 1 and {}",
+                    clawfirst_auth::ca::MAX_CERTIFICATE_DAYS
+                );
+            }
+            let dir = data_dir.unwrap_or_else(default_data_dir);
+            let admin = AdminEndpoint::from_data_dir(&dir)?;
+            // The new certificate is written before the rotation pins it; until then the old
+            // one still works, so a failed rotation leaves the agent with a usable credential.
+            let certificate = match mtls {
+                true => Some(crate::tls::operator::issue_agent_certificate(
+                    &dir, &id, days, true,
+                )?),
+                false => None,
+            };
+            let pin = certificate
+                .as_ref()
+                .map(|c| c.sha256.clone())
+                .or(cert_sha256);
+            let mut rotated = admin
+                .post(
+                    &format!("/agents/{agent_id}/rotate"),
+                    serde_json::json!({ "certificate_sha256": pin }),
+                )
                 .await?;
             if json {
+                if let Some(written) = &certificate {
+                    rotated["cert_file"] = serde_json::json!(written.cert_file);
+                    rotated["key_file"] = serde_json::json!(written.key_file);
+                }
                 println!("{rotated}");
             } else {
                 println!(
@@ -175,6 +246,39 @@ pub async fn run(command: AgentsCommand) -> Result<()> {
                     "new API key (shown once): {}",
                     rotated["api_key"].as_str().unwrap_or_default()
                 );
+                if let Some(written) = &certificate {
+                    super::ca::print_written(written, "new client certificate", false);
+                } else if let Some(pin) = rotated["certificate_sha256"].as_str() {
+                    println!("client certificate pinned to SHA-256 {pin}");
+                }
+            }
+            Ok(())
+        }
+        AgentsCommand::PinCert {
+            agent_id,
+            sha256,
+            clear: _,
+            data_dir,
+            json,
+        } => {
+            clawfirst_core::AgentId::new(agent_id.as_str())
+                .map_err(|e| anyhow::anyhow!("agent id {agent_id:?}: {e}"))?;
+            if let Some(hash) = &sha256 {
+                check_sha256_hex(hash)?;
+            }
+            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
+            let pinned = admin
+                .post(
+                    &format!("/agents/{agent_id}/certificate"),
+                    serde_json::json!({ "certificate_sha256": sha256 }),
+                )
+                .await?;
+            if json {
+                println!("{pinned}");
+            } else if let Some(pin) = pinned["certificate_sha256"].as_str() {
+                println!("{agent_id} now authenticates by mutual TLS only with SHA-256 {pin}");
+            } else {
+                println!("{agent_id} accepts any client certificate from the CA naming it");
             }
             Ok(())
         }
@@ -275,6 +379,14 @@ pub async fn run(command: AgentsCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Checks a certificate SHA-256 argument: 64 hex digits.
+fn check_sha256_hex(text: &str) -> Result<()> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!("certificate SHA-256 {text:?}: must be 64 hex digits");
+    }
+    Ok(())
 }
 
 /// A lifetime such as `90s`, `15m`, `1h` or `1d`, in seconds.

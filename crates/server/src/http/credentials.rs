@@ -1,7 +1,9 @@
-//! The admin API's credential operations on an agent: rotation and revocation.
+//! The admin API's credential operations on an agent: rotation, revocation, delegation tokens
+//! and the client-certificate pin.
 //!
-//! Both take effect at once on every server sharing the database: API keys are checked against
-//! the store on every request, so a revoked key fails on its next use anywhere.
+//! All take effect at once on every server sharing the database: API keys, the agent's
+//! credential generation, revoked token ids and the certificate pin are checked against the
+//! store on every request, so a revoked credential fails on its next use anywhere.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -24,6 +26,7 @@ pub(super) fn routes() -> Router<HttpState> {
     Router::new()
         .route("/admin/v1/agents/{id}/rotate", post(rotate))
         .route("/admin/v1/agents/{id}/revoke", post(revoke))
+        .route("/admin/v1/agents/{id}/certificate", post(pin_certificate))
         .route("/admin/v1/agents/{id}/tokens", post(issue_token))
         .route(
             "/admin/v1/agents/{id}/tokens/{tid}/revoke",
@@ -39,11 +42,42 @@ fn bad_agent_id() -> Response {
     error(StatusCode::BAD_REQUEST, "agent id: invalid")
 }
 
+/// A certificate's SHA-256 as the admin API takes it: 64 hex digits.
+fn certificate_hash(text: Option<&str>) -> Result<Option<[u8; 32]>, &'static str> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let mut out = [0u8; 32];
+    match hex::decode_to_slice(text, &mut out) {
+        Ok(()) => Ok(Some(out)),
+        Err(_) => Err("certificate_sha256: must be 64 hex digits"),
+    }
+}
+
+/// What a rotation may replace besides the API keys and delegation tokens.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    /// Hex SHA-256 of the agent's new client certificate (DER): from now on only that
+    /// certificate authenticates the agent by mutual TLS.
+    certificate_sha256: Option<String>,
+}
+
 /// Replaces every credential of the agent: old API keys and delegation tokens fail from now
-/// on; the new API key is in the answer, once.
-async fn rotate(State(state): State<HttpState>, Path(id): Path<String>) -> Response {
+/// on, and with a new certificate's hash, so does every other client certificate; the new API
+/// key is in the answer, once.
+async fn rotate(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    body: Option<axum::Json<RotateBody>>,
+) -> Response {
     let Ok(agent_id) = AgentId::new(id) else {
         return bad_agent_id();
+    };
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let pin = match certificate_hash(body.certificate_sha256.as_deref()) {
+        Ok(pin) => pin,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let key = api_key::generate();
     let new = NewApiKey {
@@ -54,13 +88,15 @@ async fn rotate(State(state): State<HttpState>, Path(id): Path<String>) -> Respo
     let audit = AuditEvent::operator("admin", "agent.rotated").details(json!({
         "agent_id": agent_id.as_str(),
         "api_key_id": key.lookup_id,
+        "certificate_sha256": pin.map(hex::encode),
     }));
-    match state.store.rotate_credentials(new, audit).await {
+    match state.store.rotate_credentials(new, pin, audit).await {
         Ok((agent, revoked)) => axum::Json(json!({
             "agent_id": agent_id.as_str(),
             "api_key": key.key.expose(),
             "revoked_api_keys": revoked,
             "credential_generation": agent.credential_generation,
+            "certificate_sha256": agent.certificate_sha256.map(hex::encode),
         }))
         .into_response(),
         Err(StoreError::AgentNotFound(_)) => error(StatusCode::NOT_FOUND, "no such agent"),
@@ -94,6 +130,44 @@ async fn revoke(State(state): State<HttpState>, Path(id): Path<String>) -> Respo
             "revoked_api_keys": revoked,
         }))
         .into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
+    }
+}
+
+/// The client certificate an agent is pinned to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinBody {
+    /// Hex SHA-256 of the certificate (DER); `null` lifts the pin, so that any certificate
+    /// from the client CA naming the agent authenticates it again.
+    certificate_sha256: Option<String>,
+}
+
+/// Pins the agent to one client certificate (or lifts the pin): every other certificate is
+/// refused from the next request on, on every server sharing the database.
+async fn pin_certificate(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<PinBody>,
+) -> Response {
+    let Ok(agent_id) = AgentId::new(id) else {
+        return bad_agent_id();
+    };
+    let pin = match certificate_hash(body.certificate_sha256.as_deref()) {
+        Ok(pin) => pin,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let audit = AuditEvent::operator("admin", "agent.certificate_pinned").details(json!({
+        "agent_id": agent_id.as_str(),
+        "certificate_sha256": pin.map(hex::encode),
+    }));
+    match state.store.pin_certificate(&agent_id, pin, audit).await {
+        Ok(agent) => axum::Json(json!({
+            "agent_id": agent_id.as_str(),
+            "certificate_sha256": agent.certificate_sha256.map(hex::encode),
+        }))
+        .into_response(),
+        Err(StoreError::AgentNotFound(_)) => error(StatusCode::NOT_FOUND, "no such agent"),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
     }
 }
@@ -138,18 +212,9 @@ async fn issue_token(
             return error(StatusCode::BAD_REQUEST, "max_amounts: one amount per asset");
         }
     }
-    let certificate = match body.certificate_sha256.as_deref().map(|h| {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(h, &mut out).map(|()| out)
-    }) {
-        None => None,
-        Some(Ok(hash)) => Some(hash),
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "certificate_sha256: must be 64 hex digits",
-            );
-        }
+    let certificate = match certificate_hash(body.certificate_sha256.as_deref()) {
+        Ok(certificate) => certificate,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let agent = match state.store.agent(&agent_id).await {
         Ok(Some(agent)) if agent.status != AgentStatus::Revoked => agent,

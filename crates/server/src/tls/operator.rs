@@ -85,19 +85,40 @@ pub fn ensure_ca(data_dir: &Path) -> Result<(OperatorCa, bool)> {
 }
 
 /// Issues agent `agent_id`'s client certificate into `agents/ID.pem` and `agents/ID.key`.
+/// With `replace`, a pair already there is replaced (each file by an atomic rename), as when
+/// the agent's certificate is rotated.
 ///
 /// # Errors
-/// When the files exist already, or the CA cannot be read or used.
+/// When the files exist already (without `replace`), or the CA cannot be read or used.
 pub fn issue_agent_certificate(
     data_dir: &Path,
     agent_id: &AgentId,
     days: u32,
+    replace: bool,
 ) -> Result<WrittenCertificate> {
     let (ca, _) = ensure_ca(data_dir)?;
     let issued = ca
         .issue_client_certificate(agent_id, days)
         .context("cannot issue the client certificate")?;
-    write_pair(&data_dir.join("agents"), agent_id.as_str(), &issued)
+    let dir = data_dir.join("agents");
+    if !replace {
+        return write_pair(&dir, agent_id.as_str(), &issued);
+    }
+    let staged = write_pair(&dir, &format!("{agent_id}.new"), &issued)?;
+    let cert_file = dir.join(format!("{agent_id}.pem"));
+    let key_file = dir.join(format!("{agent_id}.key"));
+    for (from, to) in [
+        (&staged.key_file, &key_file),
+        (&staged.cert_file, &cert_file),
+    ] {
+        std::fs::rename(from, to)
+            .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+    }
+    Ok(WrittenCertificate {
+        cert_file,
+        key_file,
+        sha256: staged.sha256,
+    })
 }
 
 /// Issues a server certificate into `tls/server.pem` and `tls/server.key`.
@@ -210,7 +231,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         assert!(admin_client_tls(dir.path()).is_err());
         let agent = AgentId::new("agent-7")?;
-        let written = issue_agent_certificate(dir.path(), &agent, 30)?;
+        let written = issue_agent_certificate(dir.path(), &agent, 30, false)?;
         assert_eq!(written.cert_file, dir.path().join("agents/agent-7.pem"));
         assert_eq!(mode(&written.key_file)?, 0o600);
         let der = CertificateDer::from_pem_file(&written.cert_file)?;
@@ -219,8 +240,21 @@ mod tests {
             clawfirst_auth::cert::agent_from_certificate(&der, &Default::default())?,
             agent
         );
-        assert!(issue_agent_certificate(dir.path(), &agent, 30).is_err());
+        assert!(issue_agent_certificate(dir.path(), &agent, 30, false).is_err());
         assert!(admin_client_tls(dir.path()).is_ok());
+
+        // Rotation replaces the pair in place; nothing staged is left behind.
+        let replaced = issue_agent_certificate(dir.path(), &agent, 30, true)?;
+        assert_eq!(replaced.cert_file, written.cert_file);
+        assert_ne!(replaced.sha256, written.sha256);
+        let der = CertificateDer::from_pem_file(&replaced.cert_file)?;
+        assert_eq!(replaced.sha256, hex::encode(certificate_sha256(&der)));
+        assert_eq!(mode(&replaced.key_file)?, 0o600);
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("agents"))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        assert_eq!(names, ["agent-7.key", "agent-7.pem"]);
         Ok(())
     }
 }

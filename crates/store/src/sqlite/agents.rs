@@ -10,7 +10,8 @@ use crate::audit::AuditEvent;
 use crate::error::StoreError;
 
 const SELECT_AGENT: &str =
-    "SELECT agent_id, key_id, status, created_at_ms, updated_at_ms, credential_generation
+    "SELECT agent_id, key_id, status, created_at_ms, updated_at_ms, credential_generation,
+            certificate_sha256
      FROM agents";
 const SELECT_KEY: &str =
     "SELECT key_id_public, agent_id, key_hash, created_at_ms, revoked_at_ms FROM api_keys";
@@ -45,6 +46,7 @@ pub(super) fn create(
         created_at_ms: audit_event.at_ms,
         updated_at_ms: audit_event.at_ms,
         credential_generation: 0,
+        certificate_sha256: None,
     })
 }
 
@@ -155,6 +157,7 @@ pub(super) fn revoke_keys(
 pub(super) fn rotate(
     tx: &Connection,
     key: NewApiKey,
+    certificate_sha256: Option<[u8; 32]>,
     audit_event: &AuditEvent,
 ) -> Result<(AgentRecord, usize)> {
     let agent_id = key.agent_id.clone();
@@ -186,6 +189,9 @@ pub(super) fn rotate(
          WHERE agent_id = ?2",
     )?
     .execute((at_ms, agent_id.as_str()))?;
+    if let Some(pin) = certificate_sha256 {
+        set_certificate_pin(tx, &agent_id, Some(pin), at_ms)?;
+    }
     tx.prepare_cached(
         "INSERT INTO api_keys (key_id_public, agent_id, key_hash, created_at_ms)
          VALUES (?1, ?2, ?3, ?4)",
@@ -195,6 +201,39 @@ pub(super) fn rotate(
 
     let agent = find(tx, &agent_id)?.ok_or(StoreError::AgentNotFound(agent_id))?;
     Ok((agent, revoked))
+}
+
+/// Pins the agent to one client certificate, or (`None`) lifts the pin.
+pub(super) fn pin_certificate(
+    tx: &Connection,
+    agent_id: &AgentId,
+    certificate_sha256: Option<[u8; 32]>,
+    audit_event: &AuditEvent,
+) -> Result<AgentRecord> {
+    if find(tx, agent_id)?.is_none() {
+        return Err(StoreError::AgentNotFound(agent_id.clone()).into());
+    }
+    let at_ms = to_i64("at_ms", audit_event.at_ms)?;
+    set_certificate_pin(tx, agent_id, certificate_sha256, at_ms)?;
+    audit::append(tx, audit_event)?;
+    find(tx, agent_id)?.ok_or_else(|| StoreError::AgentNotFound(agent_id.clone()).into())
+}
+
+fn set_certificate_pin(
+    tx: &Connection,
+    agent_id: &AgentId,
+    certificate_sha256: Option<[u8; 32]>,
+    at_ms: i64,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE agents SET certificate_sha256 = ?1, updated_at_ms = ?2 WHERE agent_id = ?3",
+    )?
+    .execute((
+        certificate_sha256.as_ref().map(<[u8; 32]>::as_slice),
+        at_ms,
+        agent_id.as_str(),
+    ))?;
+    Ok(())
 }
 
 /// Records a delegation token as revoked; revoking it again changes nothing.
@@ -231,6 +270,7 @@ fn agent(row: &Row<'_>) -> Result<AgentRecord> {
         table: "agents",
     };
     Ok(AgentRecord {
+        certificate_sha256: c.opt_bytes("certificate_sha256")?,
         agent_id: c.parsed("agent_id")?,
         key_id: c.parsed("key_id")?,
         status: c.parsed("status")?,

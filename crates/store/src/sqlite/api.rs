@@ -83,10 +83,23 @@ impl SqliteBackend {
     pub(crate) async fn rotate_credentials(
         &self,
         key: NewApiKey,
+        certificate_sha256: Option<[u8; 32]>,
         event: AuditEvent,
     ) -> Result<(AgentRecord, usize), StoreError> {
         self.write("rotate_credentials", move |tx| {
-            agents::rotate(tx, key, &event)
+            agents::rotate(tx, key, certificate_sha256, &event)
+        })
+        .await
+    }
+
+    pub(crate) async fn pin_certificate(
+        &self,
+        agent_id: AgentId,
+        certificate_sha256: Option<[u8; 32]>,
+        event: AuditEvent,
+    ) -> Result<AgentRecord, StoreError> {
+        self.write("pin_certificate", move |tx| {
+            agents::pin_certificate(tx, &agent_id, certificate_sha256, &event)
         })
         .await
     }
@@ -103,11 +116,35 @@ impl SqliteBackend {
         .await
     }
 
+    pub(crate) async fn api_key_and_agent(
+        &self,
+        key_id_public: String,
+    ) -> Result<Option<(ApiKeyRecord, Option<AgentRecord>)>, StoreError> {
+        self.read_point("api_key_and_agent", move |conn| {
+            let Some(key) = agents::find_key(conn, &key_id_public)? else {
+                return Ok(None);
+            };
+            let agent = agents::find(conn, &key.agent_id)?;
+            Ok(Some((key, agent)))
+        })
+    }
+
+    pub(crate) async fn agent_and_token_revoked(
+        &self,
+        agent_id: AgentId,
+        token_id: String,
+    ) -> Result<(Option<AgentRecord>, bool), StoreError> {
+        self.read_point("agent_and_token_revoked", move |conn| {
+            let agent = agents::find(conn, &agent_id)?;
+            let revoked = agents::token_revoked(conn, &token_id)?;
+            Ok((agent, revoked))
+        })
+    }
+
     pub(crate) async fn token_revoked(&self, token_id: String) -> Result<bool, StoreError> {
-        self.read("token_revoked", move |conn| {
+        self.read_point("token_revoked", move |conn| {
             agents::token_revoked(conn, &token_id)
         })
-        .await
     }
 
     pub(crate) async fn create_session(

@@ -20,7 +20,16 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, V3_MEASURES),
     (4, V4_APPROVALS),
     (5, V5_CREDENTIALS),
+    (6, V6_CERTIFICATE_PIN),
 ];
+
+/// The one client certificate (its SHA-256) an agent may authenticate with, once the operator
+/// pins one; rotating the agent's certificate replaces the pin, so the old certificate fails at
+/// once on every server sharing the database.
+const V6_CERTIFICATE_PIN: &str = "
+ALTER TABLE agents ADD COLUMN certificate_sha256 BLOB
+    CHECK (certificate_sha256 IS NULL OR length(certificate_sha256) = 32);
+";
 
 /// Credential rotation: each agent's credential generation (delegation tokens name the
 /// generation they were issued in; rotation moves it on, so every older token fails at once),

@@ -1,6 +1,6 @@
 //! Agents and the hashes of their API keys.
 
-use clawfirst_core::KeyId;
+use clawfirst_core::{AgentId, KeyId};
 use clawfirst_store::{AgentStatus, NewApiKey, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -194,9 +194,10 @@ async fn rotation_replaces_every_credential_at_once() -> TestResult {
         hash: [2; 32],
     };
     let (after, revoked) = store
-        .rotate_credentials(new, operator_event("agent.rotated", T0 + 1))
+        .rotate_credentials(new, None, operator_event("agent.rotated", T0 + 1))
         .await?;
     assert_eq!((after.credential_generation, revoked), (1, 2));
+    assert_eq!(after.certificate_sha256, None);
     for id in ["aaaaaaaaaaaa", "bbbbbbbbbbbb"] {
         let old = store.api_key(id).await?.ok_or("key vanished")?;
         assert_eq!(old.revoked_at_ms, Some(T0 + 1));
@@ -214,5 +215,69 @@ async fn rotation_replaces_every_credential_at_once() -> TestResult {
             .await?;
     }
     assert!(store.token_revoked("tid-1").await?);
+
+    // The combined reads authentication uses agree with the single ones.
+    let (key, owner) = store
+        .api_key_and_agent("cccccccccccc")
+        .await?
+        .ok_or("new key missing")?;
+    assert_eq!(key, fresh);
+    assert_eq!(owner, Some(after.clone()));
+    assert_eq!(store.api_key_and_agent("zzzzzzzzzzzz").await?, None);
+    assert_eq!(
+        store.agent_and_token_revoked(&agent, "tid-1").await?,
+        (Some(after.clone()), true)
+    );
+    assert_eq!(
+        store.agent_and_token_revoked(&agent, "tid-2").await?,
+        (Some(after), false)
+    );
+    let stranger = AgentId::new("nobody")?;
+    assert_eq!(
+        store.agent_and_token_revoked(&stranger, "tid-1").await?,
+        (None, true)
+    );
+    Ok(())
+}
+
+/// A certificate pin is set, replaced by a rotation in the same transaction as the key
+/// revocation, lifted, and survives a reopen; an unknown agent cannot be pinned.
+#[tokio::test]
+async fn certificate_pins_are_set_rotated_and_lifted() -> TestResult {
+    let db = TestDb::new()?;
+    let store = db.open().await?;
+    let agent = add_agent(&store, "agent-1").await?;
+    let pinned = store
+        .pin_certificate(&agent, Some([7; 32]), operator_event("agent.pinned", T0))
+        .await?;
+    assert_eq!(pinned.certificate_sha256, Some([7; 32]));
+
+    let new = NewApiKey {
+        key_id_public: "dddddddddddd".to_owned(),
+        agent_id: agent.clone(),
+        hash: [3; 32],
+    };
+    let (rotated, _) = store
+        .rotate_credentials(new, Some([8; 32]), operator_event("agent.rotated", T0 + 1))
+        .await?;
+    assert_eq!(rotated.certificate_sha256, Some([8; 32]));
+    assert_eq!(rotated.credential_generation, 1);
+    drop(store);
+
+    let store = db.open().await?;
+    let reopened = store.agent(&agent).await?.ok_or("no agent")?;
+    assert_eq!(reopened.certificate_sha256, Some([8; 32]));
+    let lifted = store
+        .pin_certificate(&agent, None, operator_event("agent.pinned", T0 + 2))
+        .await?;
+    assert_eq!(lifted.certificate_sha256, None);
+
+    let stranger = AgentId::new("nobody")?;
+    assert!(matches!(
+        store
+            .pin_certificate(&stranger, Some([1; 32]), operator_event("agent.pinned", T0))
+            .await,
+        Err(StoreError::AgentNotFound(_))
+    ));
     Ok(())
 }

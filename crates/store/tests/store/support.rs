@@ -16,7 +16,7 @@ pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>
 /// A fixed start time, so windows and expiry are exact.
 pub const T0: u64 = 1_700_000_000_000;
 /// The schema version this build migrates to.
-pub const LATEST_SCHEMA: u32 = 5;
+pub const LATEST_SCHEMA: u32 = 6;
 /// An hour in milliseconds.
 pub const HOUR: u64 = 3_600_000;
 
