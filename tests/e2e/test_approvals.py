@@ -384,3 +384,98 @@ def test_every_webhook_delivery_is_signed_and_carries_no_secret(env):
         assert delivery["event"]["event"].startswith("approval."), delivery
         for s in (*credentials, stack.api_key.split("_", 2)[2], secret.decode()):
             assert s not in delivery["body"]
+
+
+def signed_header(key_file, name: str, method: str, target: str, at_ms: int | None = None) -> str:
+    """An approver's request signature, made here with the `cryptography` package from the
+    seed in the approver's key file: what `clawfirst approvals --server` sends."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    import base64
+
+    seed = base64.b64decode(open(key_file).read().splitlines()[1])
+    at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
+    message = b"clawfirst approver request v1\n" + f"{method}\n{target}\n{at_ms}".encode()
+    signature = Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+    return f"ClawFirst-Approver name={name},at={at_ms},sig={base64.b64encode(signature).decode()}"
+
+
+def raw_admin(stack, method: str, path: str, authorization: str, body: dict | None = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{stack.admin_url}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": authorization, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_an_approver_signs_in_with_their_own_key_and_reaches_only_the_approvals(env, tmp_path):
+    """Dave approves from "his own machine": no data directory, no admin token, only his key
+    file and the server's URL."""
+    from conftest import run_clawfirst
+
+    stack, keys, _, _ = env
+    own_key = tmp_path / "dave.key"
+    own_key.write_bytes((stack.data_dir / "approvers" / "dave.key").read_bytes())
+    os.chmod(own_key, 0o600)
+    as_dave = ("--server", stack.admin_url, "--as", "dave", "--key-file", str(own_key))
+
+    async def go():
+        async with http_client(stack.url, keys["demo"]) as c:
+            sid, _ = await request_approval(
+                c, "1 USDC", fresh_recipient(), settlement_constraint="defer_until_approval"
+            )
+        listed = run_clawfirst("approvals", "list", *as_dave, "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert sid in [p["session_id"] for p in json.loads(listed.stdout)["approvals"]]
+
+        # Signed in as dave, a decision in alice's name is refused (alice's key signs it).
+        alice_key = str(stack.data_dir / "approvers" / "alice.key")
+        login = signed_header(own_key, "dave", "POST", f"/admin/v1/approvals/{sid}/decisions")
+        body = {"approver": "alice", "statement": "x", "signature": "y"}
+        assert raw_admin(stack, "POST", f"/approvals/{sid}/decisions", login, body) == 403
+
+        approved = run_clawfirst("approvals", "approve", sid, *as_dave, "--json")
+        assert approved.returncode == 0, approved.stderr
+        assert json.loads(approved.stdout)["approval"]["approvals"] == 1
+
+        # The approver's login reaches nothing else of the admin API.
+        for path in ("/approvers", "/agents", "/audit", "/policy"):
+            header = signed_header(own_key, "dave", "GET", f"/admin/v1{path}")
+            assert raw_admin(stack, "GET", path, header) == 401, path
+        # Signatures for another path, by another key, stale, or by an unknown approver fail.
+        refused_headers = [
+            signed_header(own_key, "dave", "GET", "/admin/v1/approvals?limit=1"),
+            signed_header(alice_key, "dave", "GET", "/admin/v1/approvals"),
+            signed_header(own_key, "dave", "GET", "/admin/v1/approvals", at_ms=1),
+            signed_header(own_key, "mallory", "GET", "/admin/v1/approvals"),
+            "ClawFirst-Approver name=dave",
+        ]
+        for header in refused_headers:
+            assert raw_admin(stack, "GET", "/approvals", header) == 401, header
+        ok_header = signed_header(own_key, "dave", "GET", "/admin/v1/approvals")
+        assert raw_admin(stack, "GET", "/approvals", ok_header) == 200
+
+        status, audit = stack.admin("GET", "/audit?limit=10000")
+        assert status == 200
+        reasons = {
+            r["details"]["reason"]
+            for r in audit["records"]
+            if r["event"] == "auth.failed" and r["details"]["method"] == "approver_signature"
+        }
+        assert {
+            "approver_bad_signature",
+            "approver_request_stale",
+            "unknown_approver",
+            "malformed_approver_authorization",
+        } <= reasons, reasons
+        assert ok_header.rsplit("sig=", 1)[1] not in json.dumps(audit)
+
+    run(go())

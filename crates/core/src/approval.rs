@@ -56,6 +56,7 @@ use crate::transfer::Transfer;
 
 mod codec;
 mod key;
+pub mod request;
 #[cfg(test)]
 mod tests;
 

@@ -2,11 +2,15 @@
 //! immediate and audited: `clawfirst agents add|list`.
 //!
 //! The admin endpoint and token come from the data directory's `up.json`; an `https` endpoint
-//! is reached as [`crate::tls::operator::admin_client_tls`] says.
+//! is reached as [`crate::tls::operator::admin_client_tls`] says. An approver on their own
+//! machine has neither: [`AdminEndpoint::as_approver`] signs each request with their key
+//! instead, which admits them to the approval routes only.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use clawfirst_core::approval::ApproverKey;
+use clawfirst_core::now_ms;
 use clawfirst_core::secret::SecretString;
 use serde_json::{Value, json};
 
@@ -14,8 +18,27 @@ use serde_json::{Value, json};
 #[derive(Debug)]
 pub struct AdminEndpoint {
     url: String,
-    token: SecretString,
-    data_dir: PathBuf,
+    auth: Credential,
+    /// Where to find the operator CA for an `https` endpoint.
+    tls: TlsTrust,
+}
+
+/// How requests prove who sends them.
+#[derive(Debug)]
+enum Credential {
+    /// The admin token.
+    Token(SecretString),
+    /// An approver's signature on each request.
+    Approver { name: String, key: Box<ApproverKey> },
+}
+
+/// What an `https` endpoint is trusted by.
+#[derive(Debug)]
+enum TlsTrust {
+    /// The data directory's operator CA, presenting an operator certificate.
+    DataDir(PathBuf),
+    /// A CA certificate file (PEM), presenting no certificate.
+    CaFile(Option<PathBuf>),
 }
 
 impl AdminEndpoint {
@@ -41,9 +64,55 @@ impl AdminEndpoint {
             .context("up.json has no admin_token")?;
         Ok(Self {
             url,
-            token: SecretString::new(token.to_owned()),
-            data_dir: dir.to_owned(),
+            auth: Credential::Token(SecretString::new(token.to_owned())),
+            tls: TlsTrust::DataDir(dir.to_owned()),
         })
+    }
+
+    /// An approver's own access to the approval routes at `url` (the admin API's base, ending
+    /// in `/admin/v1`), each request signed with `key`; over https, the server's certificate
+    /// must chain to the PEM CA in `ca_file`.
+    ///
+    /// # Errors
+    /// When the URL is not http(s).
+    pub fn as_approver(
+        url: &str,
+        name: &str,
+        key: ApproverKey,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Self> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("--server {url:?}: must be an http:// or https:// URL ending in /admin/v1");
+        }
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            auth: Credential::Approver {
+                name: name.to_owned(),
+                key: Box::new(key),
+            },
+            tls: TlsTrust::CaFile(ca_file),
+        })
+    }
+
+    fn client(&self) -> Result<reqwest::Client> {
+        if !self.url.starts_with("https://") {
+            return Ok(reqwest::Client::new());
+        }
+        let builder = match &self.tls {
+            TlsTrust::DataDir(dir) => reqwest::Client::builder()
+                .use_preconfigured_tls(crate::tls::operator::admin_client_tls(dir)?),
+            TlsTrust::CaFile(None) => reqwest::Client::builder(),
+            TlsTrust::CaFile(Some(path)) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let ca = reqwest::Certificate::from_pem(&pem)
+                    .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+                reqwest::Client::builder()
+                    .use_rustls_tls()
+                    .add_root_certificate(ca)
+            }
+        };
+        builder.build().context("cannot set up the admin client")
     }
 
     async fn request(
@@ -52,18 +121,22 @@ impl AdminEndpoint {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value> {
-        let client = if self.url.starts_with("https://") {
-            let tls = crate::tls::operator::admin_client_tls(&self.data_dir)?;
-            reqwest::Client::builder()
-                .use_preconfigured_tls(tls)
-                .build()
-                .context("cannot set up the admin client")?
-        } else {
-            reqwest::Client::new()
+        let client = self.client()?;
+        let url = reqwest::Url::parse(&format!("{}{path}", self.url))
+            .with_context(|| format!("{}{path} is not a URL", self.url))?;
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let authorization = match &self.auth {
+            Credential::Token(token) => format!("Bearer {}", token.expose()),
+            Credential::Approver { name, key } => {
+                key.sign_request(name, method.as_str(), &target, now_ms())
+            }
         };
         let mut request = client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(self.token.expose());
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, authorization);
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -4,9 +4,10 @@
 //! A bearer credential, when present, decides; its form picks the method: `cfk_…` is an API
 //! key, `cfdt_…` a delegation token that ClawFirst issued, anything else a JWT (when
 //! `[auth.jwt]` is configured). Each method checks the credential itself first, then the store,
-//! in one read: the agent must exist and not be revoked; an API key must not be revoked; a delegation token must belong to the agent's
-//! current credential generation (so `clawfirst agents rotate` voids it at once on every
-//! server sharing the database) and must not be revoked by id. A delegation token bound to a
+//! in one read: the agent must exist and not be revoked; an API key must not be revoked; a
+//! delegation token must belong to the agent's current credential generation (so `clawfirst
+//! agents rotate` voids it at once on every server sharing the database) and must not be
+//! revoked by id. A delegation token bound to a
 //! certificate must come over a connection that presented that certificate. Without a bearer
 //! credential, the connection's verified client certificate names the agent (method `mtls`),
 //! which must exist and not be revoked; when the operator pinned the agent to one certificate

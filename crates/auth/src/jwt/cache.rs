@@ -11,7 +11,8 @@
 //!
 //! URLs must be https; the TLS client uses rustls on aws-lc-rs with Mozilla's roots (plus any
 //! configured extra roots) and follows no redirects. Plain http exists only behind
-//! [`JwksCacheSettings::dangerous_allow_http`], for tests. Responses above [`MAX_JWKS_BYTES`] are refused.
+//! [`JwksCacheSettings::dangerous_allow_http`], for tests. Responses above [`MAX_JWKS_BYTES`]
+//! are refused.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

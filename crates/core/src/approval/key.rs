@@ -86,6 +86,11 @@ impl ApproverKey {
         SecretBytes::new(self.key.to_bytes().to_vec())
     }
 
+    /// The Ed25519 key, for the other signatures an approver makes (see [`super::request`]).
+    pub(super) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The public key the signer lists for this approver.
     pub fn public_key(&self) -> Address {
         Address::new(self.key.verifying_key().to_bytes())

@@ -5,6 +5,10 @@
 //! signs the payment's exact facts locally, showing them first, then sends only the signed
 //! statement through the admin API. The server counts it; the signer checks it again against
 //! its own list of approvers.
+//!
+//! `approvals` commands reach the server in one of two ways: on the operator's machine with the
+//! data directory's admin token, or (`--server URL`) from an approver's own machine, signing
+//! every request with the approver's key, which admits them to the approval routes only.
 
 use std::path::{Path, PathBuf};
 
@@ -52,14 +56,66 @@ pub enum ApproversCommand {
     },
 }
 
+/// How an `approvals` command reaches the server.
+#[derive(Debug, clap::Args)]
+pub struct Access {
+    /// The data directory of the running server (default as for `up`): its admin token is
+    /// used, and approver key files are looked up in its approvers/ directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Instead of the data directory's admin token, reach this admin API (its base URL,
+    /// ending in /admin/v1) as the approver named by --as, signing each request with the
+    /// approver's key.
+    #[arg(long)]
+    server: Option<String>,
+    /// With an https --server: the CA certificate (PEM) its certificate chains to.
+    #[arg(long, requires = "server")]
+    ca_file: Option<PathBuf>,
+}
+
+impl Access {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    /// The approver's key: `key_file`, or the data directory's approvers/NAME.key.
+    fn approver_key(&self, approver: &str, key_file: Option<&Path>) -> Result<ApproverKey> {
+        let path = key_file.map_or_else(
+            || {
+                self.data_dir()
+                    .join("approvers")
+                    .join(format!("{approver}.key"))
+            },
+            Path::to_path_buf,
+        );
+        read_key_file(&path)
+    }
+
+    /// The endpoint: the admin token, or with --server the approver's signed requests.
+    fn endpoint(&self, approver: Option<(&str, ApproverKey)>) -> Result<AdminEndpoint> {
+        match (&self.server, approver) {
+            (None, _) => AdminEndpoint::from_data_dir(&self.data_dir()),
+            (Some(url), Some((name, key))) => {
+                AdminEndpoint::as_approver(url, name, key, self.ca_file.clone())
+            }
+            (Some(_), None) => anyhow::bail!("--server needs --as NAME (and your --key-file)"),
+        }
+    }
+}
+
 /// `clawfirst approvals ...`
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCommand {
     /// List payments waiting for approvers.
     List {
-        /// The data directory of the running server (default as for `up`).
+        /// With --server: your approver name.
+        #[arg(long = "as")]
+        approver: Option<String>,
+        /// With --server: your key file (default DATA_DIR/approvers/NAME.key).
         #[arg(long)]
-        data_dir: Option<PathBuf>,
+        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        access: Access,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -77,9 +133,8 @@ pub enum ApprovalsCommand {
         /// A note for the audit trail.
         #[arg(long)]
         reason: Option<String>,
-        /// The data directory of the running server (default as for `up`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        access: Access,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -97,9 +152,8 @@ pub enum ApprovalsCommand {
         /// Your key file (default DATA_DIR/approvers/NAME.key).
         #[arg(long)]
         key_file: Option<PathBuf>,
-        /// The data directory of the running server (default as for `up`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        access: Access,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -197,8 +251,20 @@ pub async fn approvers(command: ApproversCommand) -> Result<()> {
 /// Bad arguments, an unreachable or refusing server, an unreadable key file.
 pub async fn approvals(command: ApprovalsCommand) -> Result<()> {
     match command {
-        ApprovalsCommand::List { data_dir, json } => {
-            let admin = AdminEndpoint::from_data_dir(&data_dir.unwrap_or_else(default_data_dir))?;
+        ApprovalsCommand::List {
+            approver,
+            key_file,
+            access,
+            json,
+        } => {
+            let signer = match (&access.server, &approver) {
+                (Some(_), Some(name)) => Some((
+                    name.as_str(),
+                    access.approver_key(name, key_file.as_deref())?,
+                )),
+                _ => None,
+            };
+            let admin = access.endpoint(signer)?;
             let listed = admin.get("/approvals").await?;
             if json {
                 println!("{listed}");
@@ -218,10 +284,9 @@ pub async fn approvals(command: ApprovalsCommand) -> Result<()> {
             approver,
             key_file,
             reason,
-            data_dir,
+            access,
             json,
         } => {
-            let dir = data_dir.unwrap_or_else(default_data_dir);
             let decision = Decision {
                 session_id,
                 approver,
@@ -229,17 +294,16 @@ pub async fn approvals(command: ApprovalsCommand) -> Result<()> {
                 reason,
                 kind: ApprovalDecision::Approve,
             };
-            decide(&dir, decision, json).await
+            decide(&access, decision, json).await
         }
         ApprovalsCommand::Reject {
             session_id,
             approver,
             reason,
             key_file,
-            data_dir,
+            access,
             json,
         } => {
-            let dir = data_dir.unwrap_or_else(default_data_dir);
             let decision = Decision {
                 session_id,
                 approver,
@@ -247,7 +311,7 @@ pub async fn approvals(command: ApprovalsCommand) -> Result<()> {
                 reason: Some(reason),
                 kind: ApprovalDecision::Reject,
             };
-            decide(&dir, decision, json).await
+            decide(&access, decision, json).await
         }
     }
 }
@@ -261,15 +325,13 @@ struct Decision {
 }
 
 /// Fetches the payment, shows it, signs the decision locally and sends it.
-async fn decide(dir: &Path, decision: Decision, json: bool) -> Result<()> {
-    let admin = AdminEndpoint::from_data_dir(dir)?;
+async fn decide(access: &Access, decision: Decision, json: bool) -> Result<()> {
     let session_id = SessionId::new(decision.session_id.as_str())
         .map_err(|e| anyhow::anyhow!("session id {:?}: {e}", decision.session_id))?;
-    let key_path = decision.key_file.unwrap_or_else(|| {
-        dir.join("approvers")
-            .join(format!("{}.key", decision.approver))
-    });
-    let key = read_key_file(&key_path)?;
+    let key = access.approver_key(&decision.approver, decision.key_file.as_deref())?;
+    // The request signer gets its own copy of the key, read from the same file.
+    let request_key = access.approver_key(&decision.approver, decision.key_file.as_deref())?;
+    let admin = access.endpoint(Some((&decision.approver, request_key)))?;
 
     // 1. The payment's facts, as the server holds them.
     let payment = admin

@@ -1,13 +1,15 @@
 //! The admin API's approval layer: approvers, pending approvals and decisions, and the
 //! policy in force.
 //!
-//! Every route here sits behind the admin-token check of the parent module, so an agent's
-//! credential is refused before any handler runs. A decision additionally carries the
-//! approver's own signature, checked by [`crate::payments::PaymentService::vote`]: holding the
-//! admin token is not enough to approve a payment.
+//! The approvers and policy routes sit behind the admin-token check of the parent module; the
+//! pending approvals and decisions ([`approver_routes`]) behind the admin token or an
+//! approver's signed request ([`super::approver_auth`]). An agent's credential is refused
+//! before any handler runs. A decision additionally carries the approver's own signature over
+//! the payment, checked by [`crate::payments::PaymentService::vote`]: holding the admin token
+//! is not enough to approve a payment, and an approver signed in decides only for themself.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,21 +20,27 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::HttpState;
+use super::approver_auth::Caller;
 use crate::policy_reload::ReloadOutcome;
 
-/// The approval-layer routes.
+/// The approval-layer routes for the admin only.
 pub(super) fn routes() -> Router<HttpState> {
     Router::new()
         .route(
             "/admin/v1/approvers",
             get(list_approvers).post(add_approver),
         )
-        .route("/admin/v1/approvals", get(list_approvals))
-        .route("/admin/v1/approvals/{id}", get(approval))
-        .route("/admin/v1/approvals/{id}/decisions", post(decide))
         .route("/admin/v1/policy", get(policy))
         .route("/admin/v1/policy/reload", post(reload_policy))
         .route("/admin/v1/policy/explain", post(explain))
+}
+
+/// The routes approvers use: pending approvals and decisions.
+pub(super) fn approver_routes() -> Router<HttpState> {
+    Router::new()
+        .route("/admin/v1/approvals", get(list_approvals))
+        .route("/admin/v1/approvals/{id}", get(approval))
+        .route("/admin/v1/approvals/{id}/decisions", post(decide))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -146,12 +154,21 @@ const MAX_REASON_BYTES: usize = 500;
 
 async fn decide(
     State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     axum::Json(body): axum::Json<DecisionBody>,
 ) -> Response {
     let Ok(id) = SessionId::new(id) else {
         return error(StatusCode::BAD_REQUEST, "invalid session id");
     };
+    if let Caller::Approver(name) = &caller
+        && *name != body.approver
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            "an approver signed in decides only for themself",
+        );
+    }
     if body
         .reason
         .as_ref()

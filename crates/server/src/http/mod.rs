@@ -3,8 +3,9 @@
 //!
 //! Every `/mcp` request must carry an agent credential (`Authorization: Bearer ...` or
 //! `X-API-Key`) or come over a TLS connection with a client certificate (see [`crate::tls`]);
-//! every `/admin/v1` request the admin token. Failures get a plain 401 and are
-//! logged and audited with the reason, never with the credential.
+//! every `/admin/v1` request the admin token, except that the pending approvals and decisions
+//! also admit an approver's signed request (see [`approver_auth`]). Failures get a plain 401
+//! and are logged and audited with the reason, never with the credential.
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use crate::tls::TlsPeer;
 
 mod admin;
 mod approvals;
+pub mod approver_auth;
 mod credentials;
 
 /// What the HTTP layer needs.
@@ -69,11 +71,16 @@ pub fn router(
             state.clone(),
             authenticate_admin,
         ));
+    let approver_routes = approvals::approver_routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        approver_auth::authenticate_approver_or_admin,
+    ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(mcp_routes)
         .merge(admin_routes)
+        .merge(approver_routes)
         .with_state(state)
 }
 
@@ -184,22 +191,41 @@ async fn authenticate_agent(
     }
 }
 
+/// Why the admin token check did not pass.
+enum AdminRefusal {
+    /// No admin token is configured: the admin API does not exist.
+    Disabled,
+    /// Missing or wrong, with the reason for the audit trail.
+    Refused(&'static str),
+}
+
+/// Whether the request carries the admin token.
+fn admin_token_matches(state: &HttpState, headers: &HeaderMap) -> Result<(), AdminRefusal> {
+    let Some(expected) = state.admin_token_sha256 else {
+        return Err(AdminRefusal::Disabled);
+    };
+    let Some(presented) = bearer(headers) else {
+        return Err(AdminRefusal::Refused("no credential"));
+    };
+    let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    // Constant-time comparison of the SHA-256 hashes.
+    if !bool::from(hash.ct_eq(&expected)) {
+        return Err(AdminRefusal::Refused("wrong token"));
+    }
+    Ok(())
+}
+
 /// Requires the admin token.
 async fn authenticate_admin(
     State(state): State<HttpState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.admin_token_sha256 else {
-        return (StatusCode::NOT_FOUND, "admin API disabled").into_response();
-    };
-    let Some(presented) = bearer(request.headers()) else {
-        return refuse(&state.store, "admin_token", "no credential").await;
-    };
-    let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    // Constant-time comparison of the SHA-256 hashes.
-    if !bool::from(hash.ct_eq(&expected)) {
-        return refuse(&state.store, "admin_token", "wrong token").await;
+    match admin_token_matches(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(AdminRefusal::Disabled) => {
+            (StatusCode::NOT_FOUND, "admin API disabled").into_response()
+        }
+        Err(AdminRefusal::Refused(reason)) => refuse(&state.store, "admin_token", reason).await,
     }
-    next.run(request).await
 }
