@@ -121,10 +121,13 @@ impl SqliteBackend {
         key_id_public: String,
     ) -> Result<Option<(ApiKeyRecord, Option<AgentRecord>)>, StoreError> {
         self.read_point("api_key_and_agent", move |conn| {
-            let Some(key) = agents::find_key(conn, &key_id_public)? else {
+            // One read transaction for both lookups: one snapshot, one round of locking.
+            let tx = conn.unchecked_transaction()?;
+            let Some(key) = agents::find_key(&tx, &key_id_public)? else {
                 return Ok(None);
             };
-            let agent = agents::find(conn, &key.agent_id)?;
+            let agent = agents::find(&tx, &key.agent_id)?;
+            tx.commit()?;
             Ok(Some((key, agent)))
         })
     }
@@ -135,8 +138,11 @@ impl SqliteBackend {
         token_id: String,
     ) -> Result<(Option<AgentRecord>, bool), StoreError> {
         self.read_point("agent_and_token_revoked", move |conn| {
-            let agent = agents::find(conn, &agent_id)?;
-            let revoked = agents::token_revoked(conn, &token_id)?;
+            // One read transaction for both lookups: one snapshot, one round of locking.
+            let tx = conn.unchecked_transaction()?;
+            let agent = agents::find(&tx, &agent_id)?;
+            let revoked = agents::token_revoked(&tx, &token_id)?;
+            tx.commit()?;
             Ok((agent, revoked))
         })
     }
