@@ -2,8 +2,8 @@
 server certificate, `agents add --mtls` issues an agent its client certificate, and the agent
 pays over HTTPS with no bearer token. Clients without a certificate, with one from another CA
 or with an expired one never get past the handshake; a delegation token bound to another
-certificate is a 401 with its reason audited; with `client_auth = "optional"` an API key alone
-works over HTTPS."""
+certificate is a 401 with its reason audited; with `client_auth = "optional"` an API key, a JWT
+and a delegation token each pay over HTTPS; rotating an agent's certificate voids the old one."""
 
 import asyncio
 import datetime
@@ -64,8 +64,9 @@ class TlsStack(Stack):
         pytest.fail("clawfirst up did not listen")
 
 
-def tls_stack(data: Path, client_auth: str) -> TlsStack:
-    """A data directory with the operator CA, a server certificate for 127.0.0.1 and [tls] on."""
+def tls_stack(data: Path, client_auth: str, extra: str = "") -> TlsStack:
+    """A data directory with the operator CA, a server certificate for 127.0.0.1 and [tls] on,
+    and `extra` appended to the configuration."""
     first = Stack(data).start()
     first.stop()
     for args in (
@@ -77,7 +78,7 @@ def tls_stack(data: Path, client_auth: str) -> TlsStack:
         )
         assert done.returncode == 0, done.stderr
     config = data / "clawfirst.toml"
-    config.write_text(config.read_text() + TLS_SECTION.format(client_auth=client_auth))
+    config.write_text(config.read_text() + TLS_SECTION.format(client_auth=client_auth) + extra)
     stack = TlsStack(data, port=first.port).start()
     assert stack.url.startswith("https://127.0.0.1:")
     return stack
@@ -275,20 +276,40 @@ def test_an_agent_pays_by_its_certificate_and_others_are_refused_in_the_handshak
         stack.stop()
 
 
-def test_with_optional_client_auth_an_api_key_alone_works_over_https(tmp_path):
+def test_with_optional_client_auth_bearer_credentials_pay_over_https(tmp_path):
+    """An API key, a JWT from the operator's identity provider and a delegation token each pay
+    over HTTPS through the MCP SDK, with no client certificate."""
+    from test_jwt import AUDIENCE, ISSUER, jwks, token
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data = tmp_path / "data"
-    stack = tls_stack(data, "optional")
+    idp_key = Ed25519PrivateKey.generate()
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwks(idp_key, "k1")]}))
+    jwt_section = (
+        "\n[auth.jwt]\n"
+        f'issuers = ["{ISSUER}"]\naudience = "{AUDIENCE}"\nalgorithms = ["EdDSA"]\n'
+        'jwks_file = "../jwks.json"\n'
+    )
+    stack = tls_stack(data, "optional", extra=jwt_section)
     try:
         anonymous = context(data, None)
         assert tools_list(stack.url, anonymous) == 401
-        assert tools_list(stack.url, anonymous, bearer=stack.api_key) == 200
+        delegation = stack.clawfirst_json("agents", "token", "demo-agent", "--ttl", "10m")
+        credentials = {
+            "api key": stack.api_key,
+            "jwt": token(idp_key, {}),
+            "delegation token": delegation["token"],
+        }
+        for name, credential in credentials.items():
+            assert tools_list(stack.url, anonymous, bearer=credential) == 200, name
 
-        async def pays():
-            async with tls_client(stack.url, anonymous, bearer=stack.api_key) as c:
+        async def pays(credential: str):
+            async with tls_client(stack.url, anonymous, bearer=credential) as c:
                 result = await pay(c, "0.5 USDC", KNOWN_ADDRESS)
                 assert result["final"]["state"] == "finalized"
 
-        asyncio.run(pays())
+        for name, credential in credentials.items():
+            asyncio.run(pays(credential))
 
         # A certificate, when presented, must still come from the operator CA.
         with pytest.raises(httpx2.TransportError):
