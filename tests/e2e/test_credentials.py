@@ -114,3 +114,67 @@ def test_a_delegation_token_pays_within_its_limit_until_revoked_or_rotated(tmp_p
         assert token not in json.dumps(audit) and second not in json.dumps(audit)
     finally:
         stack.stop()
+
+
+def test_hostile_requests_are_401_with_their_reason_audited(tmp_path):
+    """A table of hostile requests on the MCP endpoint and the admin and approval APIs: each is
+    a plain 401, and each leaves an `auth.failed` record naming the method and the reason but
+    never the credential. (JWTs have their own table in test_jwt.py, certificates in
+    test_mtls.py.)"""
+    stack = Stack(tmp_path / "data").start()
+    try:
+        mine = stack.clawfirst_json("agents", "add", "victim")["api_key"]
+        theirs = stack.clawfirst_json("agents", "add", "attacker")["api_key"]
+        revoked_key = stack.clawfirst_json("agents", "add", "gone")["api_key"]
+        stack.clawfirst_json("agents", "revoke", "gone")
+        stale = stack.clawfirst_json("agents", "token", "victim", "--ttl", "10m")
+        stack.clawfirst_json("agents", "rotate", "victim")
+        revoked = stack.clawfirst_json("agents", "token", "attacker", "--ttl", "10m")
+        stack.clawfirst_json("agents", "revoke-token", "attacker", revoked["token_id"])
+
+        # The victim's lookup id with the attacker's secret: another agent's key material.
+        spliced = "_".join(mine.split("_")[:2] + [theirs.split("_")[2]])
+        token_body, token_signature = stale["token"].split(".")
+        mcp_cases = {
+            "no credential": ("", ("none", "no credential")),
+            "malformed API key": ("cfk_nothex_x", ("api_key", "malformed key")),
+            "unknown API key": ("cfk_000000000000_" + "A" * 43, ("api_key", "unknown key")),
+            "API key of another agent": (spliced, ("api_key", "wrong secret")),
+            "API key after rotation": (mine, ("api_key", "revoked key")),
+            "API key of a revoked agent": (revoked_key, ("api_key", "revoked key")),
+            "delegation token after rotation": (
+                stale["token"],
+                ("delegation_token", "token_from_before_rotation"),
+            ),
+            "revoked delegation token": (
+                revoked["token"],
+                ("delegation_token", "token_revoked"),
+            ),
+            "tampered delegation token": (
+                f"{token_body}.{token_signature[:-2]}AA",
+                ("delegation_token", "token_bad_signature"),
+            ),
+        }
+        for name, (credential, _) in mcp_cases.items():
+            assert mcp_status(stack, credential) == 401, name
+
+        # Agent credentials on the admin and approval APIs.
+        for path in ("/agents", "/audit", "/approvals", "/approvers", "/policy"):
+            for credential in (theirs, revoked["token"]):
+                status, _ = stack.admin("GET", path, token=credential)
+                assert status == 401, path
+
+        audit = stack.admin("GET", "/audit?limit=10000")[1]["records"]
+        failures = {
+            (r["details"]["method"], r["details"]["reason"])
+            for r in audit
+            if r["event"] == "auth.failed"
+        }
+        for name, (_, expected) in mcp_cases.items():
+            assert expected in failures, (name, failures)
+        assert ("admin_token", "wrong token") in failures, failures
+        text = json.dumps(audit)
+        for secret in (mine, theirs, spliced, revoked_key, stale["token"], revoked["token"]):
+            assert secret not in text
+    finally:
+        stack.stop()
