@@ -4,14 +4,14 @@
 //! A bearer credential, when present, decides; its form picks the method: `cfk_…` is an API
 //! key, `cfdt_…` a delegation token that ClawFirst issued, anything else a JWT (when
 //! `[auth.jwt]` is configured). Each method checks the credential itself first, then the store,
-//! in one read: the agent must exist and not be revoked; an API key must not be revoked; a
-//! delegation token must belong to the agent's current credential generation (so `clawfirst
-//! agents rotate` voids it at once on every server sharing the database) and must not be
-//! revoked by id. A delegation token bound to a
-//! certificate must come over a connection that presented that certificate. Without a bearer
-//! credential, the connection's verified client certificate names the agent (method `mtls`),
-//! which must exist and not be revoked; when the operator pinned the agent to one certificate
-//! (`clawfirst agents rotate ID --mtls` does), it must be that one.
+//! in one read (answered from [`crate::auth_cache`] while nothing was committed since): the
+//! agent must exist and not be revoked; an API key must not be revoked; a delegation token must
+//! belong to the agent's current credential generation (so `clawfirst agents rotate` voids it at
+//! once on every server sharing the database) and must not be revoked by id. A delegation token
+//! bound to a certificate must come over a connection that presented that certificate. Without
+//! a bearer credential, the connection's verified client certificate names the agent (method
+//! `mtls`), which must exist and not be revoked; when the operator pinned the agent to one
+//! certificate (`clawfirst agents rotate ID --mtls` does), it must be that one.
 //!
 //! # Security
 //!
@@ -30,6 +30,7 @@ use clawfirst_store::{AgentRecord, AgentStatus, Store};
 use subtle::ConstantTimeEq;
 
 use crate::api_key;
+use crate::auth_cache::AuthReadCache;
 
 /// An authenticated agent, and the tighter limits its credential carries, if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +75,8 @@ fn refused(method: &'static str, reason: &'static str) -> Refusal {
 /// The agent authenticators of the HTTP transport.
 #[derive(Debug)]
 pub struct AgentAuth {
-    store: Store,
+    /// The store's answers, kept while the database is unchanged.
+    reads: AuthReadCache,
     delegation: DelegationVerifier,
     jwt: Option<Arc<JwksCache>>,
 }
@@ -84,7 +86,7 @@ impl AgentAuth {
     /// the JWT key cache.
     pub fn new(store: Store, delegation: DelegationVerifier, jwt: Option<Arc<JwksCache>>) -> Self {
         Self {
-            store,
+            reads: AuthReadCache::new(store),
             delegation,
             jwt,
         }
@@ -122,7 +124,7 @@ impl AgentAuth {
         let Some(lookup) = api_key::lookup_id(presented) else {
             return Err(refused(METHOD, "malformed key"));
         };
-        let (record, agent) = match self.store.api_key_and_agent(lookup).await {
+        let (record, agent) = match self.reads.api_key_and_agent(lookup).await {
             Ok(Some(found)) => found,
             Ok(None) => return Err(refused(METHOD, "unknown key")),
             Err(_) => return Err(Refusal::Unavailable),
@@ -153,7 +155,7 @@ impl AgentAuth {
             .verify(token, now_ms() / 1000, certificate)
             .map_err(|e| refused(METHOD, e.reason()))?;
         let (agent, revoked) = self
-            .store
+            .reads
             .agent_and_token_revoked(&claims.agent_id, &claims.token_id.to_string())
             .await
             .map_err(|_| Refusal::Unavailable)?;
@@ -215,7 +217,7 @@ impl AgentAuth {
         agent_id: &AgentId,
         method: &'static str,
     ) -> Result<AgentRecord, Refusal> {
-        match self.store.agent(agent_id).await {
+        match self.reads.agent(agent_id).await {
             Ok(agent) => usable(agent, method),
             Err(_) => Err(Refusal::Unavailable),
         }

@@ -34,6 +34,7 @@ pub mod admin_client;
 pub mod admin_view;
 pub mod agent_auth;
 pub mod api_key;
+pub mod auth_cache;
 pub mod cli;
 pub mod config;
 pub mod datadir;

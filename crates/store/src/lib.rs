@@ -104,6 +104,7 @@ pub use error::{StoreError, UnknownName};
 pub use session::{
     CreateOutcome, Failure, NewSession, Session, SessionPatch, SettlementConstraint,
 };
+pub use sqlite::change::ChangeToken;
 pub use sqlite::{SqliteOptions, Synchronous};
 pub use state::SessionState;
 pub use store::Store;

@@ -11,6 +11,7 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::budget::{CapExceeded, Measure, Reservation, ReservationState};
 use crate::error::StoreError;
 use crate::session::{CreateOutcome, NewSession, Session, SessionPatch};
+use crate::sqlite::change::ChangeToken;
 use crate::sqlite::{SqliteBackend, SqliteOptions};
 use crate::state::SessionState;
 
@@ -42,6 +43,16 @@ macro_rules! dispatch {
 }
 
 impl Store {
+    /// A token of the database's state as of now: when two tokens are equal, nothing was
+    /// committed in between, by this process or any other sharing the database, so an answer
+    /// read in between still holds. `None` means "cannot tell": read again. Costs one `pread`,
+    /// no transaction.
+    pub fn change_token(&self) -> Option<ChangeToken> {
+        match &*self.backend {
+            Backend::Sqlite(db) => db.change_token(),
+        }
+    }
+
     /// Opens the SQLite database at `path`, creating it if needed, and applies pending
     /// migrations. Several processes may open the same file.
     ///

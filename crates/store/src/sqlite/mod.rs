@@ -29,6 +29,7 @@ mod approvals;
 mod approvers;
 mod audit;
 mod budget;
+pub(crate) mod change;
 mod convert;
 mod schema;
 mod session_rows;
@@ -162,6 +163,8 @@ struct Shared {
     /// The writer thread, joined on drop.
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    /// The wal-index header, for change tokens.
+    change: change::ChangeWatch,
 }
 
 impl Drop for Shared {
@@ -212,6 +215,9 @@ impl SqliteBackend {
                     path: path.clone(),
                     source: Box::new(e),
                 })?;
+            // The writer's connection is open in WAL mode, so the wal-index exists now and
+            // for as long as the store does.
+            let change = change::ChangeWatch::open(&path);
             Ok::<_, StoreError>(Shared {
                 path,
                 options,
@@ -219,6 +225,7 @@ impl SqliteBackend {
                 jobs: Some(jobs),
                 writer: Some(writer),
                 readers: Mutex::new(Vec::new()),
+                change,
             })
         });
         let shared = task
@@ -265,6 +272,12 @@ impl SqliteBackend {
         work: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T, StoreError> {
         self.shared.read_now(operation, work)
+    }
+
+    /// What the database looks like as of now (see [`change`]): equal tokens mean that no
+    /// process committed anything in between. `None` when that cannot be told.
+    pub(crate) fn change_token(&self) -> Option<change::ChangeToken> {
+        self.shared.change.token()
     }
 
     /// Runs `work` on a read-only connection, on a blocking thread.

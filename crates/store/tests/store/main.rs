@@ -9,6 +9,7 @@ mod audit;
 mod budgets;
 mod caps;
 mod caps_processes;
+mod change_tokens;
 mod expiry;
 mod group_commit;
 mod idempotency;
