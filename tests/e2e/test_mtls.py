@@ -122,6 +122,15 @@ def audit(stack: Stack, ctx: ssl.SSLContext) -> list[dict]:
         return response.json()["records"]
 
 
+def auth_failures(records: list[dict]) -> list[tuple[str, str]]:
+    """(method, reason) of every `auth.failed` audit record."""
+    return [
+        (r["details"]["method"], r["details"]["reason"])
+        for r in records
+        if r["event"] == "auth.failed"
+    ]
+
+
 def add_mtls_agent(stack: Stack, agent_id: str) -> dict:
     added = stack.clawfirst_json("agents", "add", agent_id, "--mtls", "--days", "2")
     assert Path(added["cert_file"]).name == f"{agent_id}.pem"
@@ -262,11 +271,7 @@ def test_an_agent_pays_by_its_certificate_and_others_are_refused_in_the_handshak
         assert tools_list(stack.url, context(data, mine)) == 401
 
         records = audit(stack, context(data, mine))
-        failures = [
-            (r["details"]["method"], r["details"]["reason"])
-            for r in records
-            if r["event"] == "auth.failed"
-        ]
+        failures = auth_failures(records)
         assert ("mtls", "no_client_certificate") in failures, failures
         assert ("delegation_token", "token_bound_to_other_certificate") in failures, failures
         assert ("mtls", "agent revoked") in failures, failures
@@ -375,11 +380,7 @@ def test_rotating_an_agents_certificate_voids_the_old_one_at_once(tmp_path):
         assert bad.returncode != 0 and "64 hex digits" in bad.stderr
 
         records = audit(stack, context(data, new))
-        failures = [
-            (r["details"]["method"], r["details"]["reason"])
-            for r in records
-            if r["event"] == "auth.failed"
-        ]
+        failures = auth_failures(records)
         assert ("mtls", "certificate_replaced") in failures, failures
         events = {r["event"] for r in records}
         assert {"agent.rotated", "agent.certificate_pinned"} <= events
