@@ -1,14 +1,18 @@
 """Agent credentials through a real MCP client: rotation replaces every API key at once,
-revocation shuts the agent out, and each refusal is a plain 401 that the audit trail records
-with the method and reason, never the credential."""
+revocation shuts the agent out (also on a second server sharing the database), and each refusal
+is a plain 401 that the audit trail records with the method and reason, never the credential."""
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import time
 import urllib.error
 import urllib.request
 
 from client import KNOWN_ADDRESS, error, http_client, ok
-from conftest import Stack
+from conftest import Stack, binary, free_port
 
 
 def mcp_status(stack: Stack, key: str) -> int:
@@ -178,4 +182,99 @@ def test_hostile_requests_are_401_with_their_reason_audited(tmp_path):
         for secret in (mine, theirs, spliced, revoked_key, stale["token"], revoked["token"]):
             assert secret not in text
     finally:
+        stack.stop()
+
+
+class Replica:
+    """A second server (`clawfirst serve`) on the same data directory's database, signer and
+    ledger, listening on its own port: what another replica behind a load balancer would be."""
+
+    def __init__(self, stack: Stack):
+        self.port = free_port()
+        config = (stack.data_dir / "clawfirst.toml").read_text()
+        listen = f'listen = "127.0.0.1:{stack.port}"'
+        assert listen in config
+        self.config = stack.data_dir / "replica.toml"
+        self.config.write_text(config.replace(listen, f'listen = "127.0.0.1:{self.port}"'))
+        self.log = open(stack.data_dir.parent / "replica.log", "ab")
+        self.proc = subprocess.Popen(
+            [binary("clawfirst"), "serve", "--config", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=dict(os.environ, CLAWFIRST_LOG="warn"),
+        )
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/healthz", timeout=1
+                ) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                assert self.proc.poll() is None, "the replica exited"
+                time.sleep(0.1)
+        raise AssertionError("the replica did not come up")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def status_at(url: str, credential: str) -> int:
+    """The HTTP status of an MCP tools/list request to `url` with `credential`."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        headers={
+            "Authorization": f"Bearer {credential}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_revocation_and_rotation_hold_at_once_on_another_replica(tmp_path):
+    """Two servers share the database. Each answers credentials from its cache while nothing
+    changes; a rotation or revocation made through the first is refused by the second on the
+    very next request, without waiting."""
+    stack = Stack(tmp_path / "data").start()
+    replica = None
+    try:
+        key = stack.clawfirst_json("agents", "add", "replicated")["api_key"]
+        token = stack.clawfirst_json("agents", "token", "replicated", "--ttl", "10m")
+        replica = Replica(stack)
+        # Warm both servers' caches.
+        for _ in range(20):
+            for url in (stack.url, replica.url):
+                assert status_at(url, key) == 200
+                assert status_at(url, token["token"]) == 200
+
+        stack.clawfirst_json("agents", "revoke-token", "replicated", token["token_id"])
+        assert status_at(replica.url, token["token"]) == 401
+
+        rotated = stack.clawfirst_json("agents", "rotate", "replicated")
+        assert status_at(replica.url, key) == 401
+        for _ in range(20):
+            assert status_at(replica.url, rotated["api_key"]) == 200
+
+        stack.clawfirst_json("agents", "revoke", "replicated")
+        assert status_at(replica.url, rotated["api_key"]) == 401
+        # The other agent is untouched, on both.
+        for url in (stack.url, replica.url):
+            assert status_at(url, stack.api_key) == 200
+    finally:
+        if replica is not None:
+            replica.stop()
         stack.stop()
