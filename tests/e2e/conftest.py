@@ -33,6 +33,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(port: int, proc: subprocess.Popen, what: str) -> None:
+    """Waits up to 30 s for `/healthz` on `port` to answer 200; fails the test if `proc` exits
+    or the time runs out."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"{what} exited with {proc.returncode}")
+            time.sleep(0.1)
+    pytest.fail(f"{what} did not become healthy")
+
+
 class Stack:
     """A running `clawfirst up`."""
 
@@ -68,17 +84,8 @@ class Stack:
             log = (self.data_dir.parent / f"{self.data_dir.name}-up.log").read_text()
             pytest.fail(f"clawfirst up exited with {self.proc.returncode}:\n{log[-4000:]}")
         self.info = json.loads(line)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.port}/healthz", timeout=1
-                ) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail("clawfirst up did not become healthy")
+        wait_healthy(self.port, self.proc, "clawfirst up")
+        return self
 
     @property
     def url(self) -> str:
