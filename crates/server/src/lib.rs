@@ -7,11 +7,11 @@
 //! transaction and follows it to finality.
 //!
 //! ```text
-//! MCP client ── HTTP/stdio ──> mcp ──> payments ──> policy (permit, approval or denial)
-//!                                          │ ──> store (sessions, budgets, approvals, audit)
-//!                                          │ ──> signer_client ── Unix socket ──> clawfirst-signer
-//!                                          └ ──> ledger (localnet: litesvm)
-//! operator / approver ── admin API ──> approvals (signed decisions), policy (reload, explain)
+//! MCP client ─ HTTP/stdio ─> agent_auth ─> mcp ─> payments ─> policy (permit/approve/deny)
+//!                                                     │ ─> store (sessions, budgets, audit)
+//!                                                     │ ─> signer_client ─> clawfirst-signer
+//!                                                     └ ─> ledger (localnet: litesvm)
+//! operator / approver ─ admin API ─> approvals (signed decisions), policy (reload, explain)
 //! ```
 //!
 //! # Security

@@ -75,10 +75,14 @@ fn issued_tokens_round_trip_with_limits_and_binding() -> TestResult {
         .map(|(p, _)| URL_SAFE_NO_PAD.decode(p))
         .ok_or("shape")??;
     let expected = format!(
-        r#"{{"v":1,"tid":"{}","agent":"agent-7","iat":{NOW},"exp":{},"gen":3,"max":{{"SOL":"1","USDC":"5000000"}},"cnf":"{}"}}"#,
+        concat!(
+            r#"{{"v":1,"tid":"{}","agent":"agent-7","iat":{NOW},"exp":{},"gen":3,"#,
+            r#""max":{{"SOL":"1","USDC":"5000000"}},"cnf":"{}"}}"#,
+        ),
         claims.token_id,
         NOW + 900,
         hex::encode(clawfirst_auth::cert::certificate_sha256(CERT)),
+        NOW = NOW,
     );
     assert_eq!(String::from_utf8(payload)?, expected);
     Ok(())

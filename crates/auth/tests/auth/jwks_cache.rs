@@ -211,8 +211,12 @@ async fn serve_https(ca: &OperatorCa, body: String) -> Result<String, Box<dyn st
                     }
                 }
                 let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
+                    concat!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n",
+                        "content-length: {}\r\nconnection: close\r\n\r\n{}",
+                    ),
+                    body.len(),
+                    body
                 );
                 let _ = tls.write_all(response.as_bytes()).await;
                 let _ = tls.shutdown().await;

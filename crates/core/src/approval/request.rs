@@ -7,7 +7,8 @@
 //! Authorization: ClawFirst-Approver name=<approver>,at=<unix ms>,sig=<base64 signature>
 //! ```
 //!
-//! where the signature is Ed25519, by the approver's key, over [`REQUEST_CONTEXT`] followed by
+//! where the signature is Ed25519 (checked with `verify_strict`, as approval statements are),
+//! by the approver's key, over [`REQUEST_CONTEXT`] followed by
 //! `<METHOD>\n<path and query>\n<at>`. The server checks that the approver is registered and
 //! active, that `at` is within [`REQUEST_MAX_SKEW_MS`] of its clock, and the signature.
 //!
@@ -27,7 +28,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
 
 use super::ApproverKey;
 use crate::address::Address;
@@ -179,7 +180,7 @@ impl ApproverAuthorization {
         }
         let key = VerifyingKey::from_bytes(public_key.as_bytes())
             .map_err(|_| ApproverAuthError::BadSignature)?;
-        key.verify(
+        key.verify_strict(
             &request_message(method, path_and_query, self.at_ms),
             &Signature::from_bytes(&self.signature),
         )

@@ -16,10 +16,10 @@
 //! |---|---|---|
 //! | `cert_file`, `key_file` | none (plain HTTP) | set both to serve HTTPS (TLS 1.3 only) |
 //! | `client_ca_file` | none | every certificate it issued admits the agent it names |
-//! | `client_auth` | `required` | `optional` also admits clients without a certificate, who then need an API key, JWT or delegation token |
-//! | `client_identity` | `san_uri` | `subject_cn` trusts the CA to never issue a CN that is another agent's id |
-//! | `san_uri_prefix` | `urn:clawfirst:agent:` | compared exactly; what `clawfirst agents add --mtls` writes |
-//! | `handshake_timeout_seconds` | 10 | a client that does not finish the handshake in time is dropped |
+//! | `client_auth` | `required` | `optional` admits certificate-less clients (bearer only) |
+//! | `client_identity` | `san_uri` | `subject_cn` trusts the CA never to reuse an agent's id |
+//! | `san_uri_prefix` | `urn:clawfirst:agent:` | compared exactly; `agents add --mtls` uses it |
+//! | `handshake_timeout_seconds` | 10 | a handshake not finished in time is dropped |
 //!
 //! Only TLS 1.3 is offered: every current TLS stack speaks it, and under TLS 1.2 the client
 //! certificate crosses the network in clear text, so an observer would learn which agent

@@ -44,9 +44,10 @@ pub(super) async fn authenticate_approver_or_admin(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let signed = authorization
-        .as_deref()
-        .filter(|v| v.starts_with(SCHEME) && v[SCHEME.len()..].starts_with(' '));
+    let signed = authorization.as_deref().filter(|v| {
+        v.strip_prefix(SCHEME)
+            .is_some_and(|rest| rest.starts_with(' '))
+    });
     let method = request.method().as_str().to_owned();
     let target = request
         .uri()

@@ -1,12 +1,13 @@
 //! The operator's CA in the data directory, for a trial mutual-TLS setup: `clawfirst ca init`,
 //! `clawfirst ca server-cert` and `clawfirst agents add --mtls`.
 //!
-//! Files, relative to the data directory (keys mode 0600, never overwritten):
+//! Files, relative to the data directory (keys mode 0600; only an agent's pair is ever
+//! replaced, by `clawfirst agents rotate ID --mtls`):
 //!
 //! | file | what |
 //! |---|---|
-//! | `ca/operator-ca.pem`, `ca/operator-ca.key` | the CA: set `tls.client_ca_file` to the first |
-//! | `tls/server.pem`, `tls/server.key` | a server certificate for `tls.cert_file`, `tls.key_file` |
+//! | `ca/operator-ca.pem`, `ca/operator-ca.key` | the CA: `tls.client_ca_file` is the first |
+//! | `tls/server.pem`, `tls/server.key` | a server certificate: `tls.cert_file`, `tls.key_file` |
 //! | `agents/ID.pem`, `agents/ID.key` | agent ID's client certificate and key |
 //!
 //! Production deployments issue these from the operator's own PKI; this CA lives on the

@@ -10,7 +10,7 @@
 //! the `-shm` file each time).
 //!
 //! The layout is documented in SQLite's "WAL-mode File Format"
-//! (<https://www.sqlite.org/walformat.html>, section 2.2.1) and is stable by necessity:
+//! (<https://www.sqlite.org/walformat.html>, the wal-index header) and is stable by necessity:
 //! processes built with different SQLite versions share one wal-index.
 //!
 //! # Security

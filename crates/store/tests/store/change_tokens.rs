@@ -19,8 +19,7 @@ fn key(id: &str, agent: &AgentId) -> NewApiKey {
 }
 
 #[tokio::test]
-async fn tokens_hold_while_nothing_is_committed_and_move_with_every_credential_change() -> TestResult
-{
+async fn tokens_hold_until_a_commit_and_move_with_every_credential_change() -> TestResult {
     let db = TestDb::new()?;
     let store = db.open().await?;
     let agent = add_agent(&store, "agent-1").await?;
